@@ -1,0 +1,16 @@
+/* secagg C core: the exported API.
+ *
+ * Conventions (after libsodium): functions are named secagg_<module>_<op>,
+ * lengths are element counts as size_t, and functions return 0 on success
+ * and -1 on bad arguments. The declarations live in cdef/<module>.h, which
+ * cffi reads as well, so each one is written exactly once.
+ */
+#ifndef SECAGG_H
+#define SECAGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdef/chacha20.h"
+
+#endif /* SECAGG_H */

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test suite: builds the environment if needed, lints, then runs pytest on both cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+.venv/bin/ruff check secagg tests bench csrc
+exec .venv/bin/python -m pytest -n 2 "$@"

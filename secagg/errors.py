@@ -1,0 +1,49 @@
+"""Exceptions of secagg, and ``ensure`` for argument checks.
+
+Every error derives from ``SecAggError``. Argument errors are also the builtin
+``TypeError``/``ValueError``, so either kind of ``except`` catches them. Protocol
+errors say who is at fault, as in h11: ``LocalProtocolError`` when the caller
+misused a state machine, ``RemoteProtocolError`` when a peer sent something bad.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SecAggError",
+    "SecAggTypeError",
+    "SecAggValueError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "ensure",
+]
+
+
+class SecAggError(Exception):
+    """Root of every exception raised by secagg."""
+
+
+class SecAggTypeError(SecAggError, TypeError):
+    """An argument has the wrong type (dtype, class, layout)."""
+
+
+class SecAggValueError(SecAggError, ValueError):
+    """An argument has the right type but a bad value (length, range, NaN)."""
+
+
+class ProtocolError(SecAggError, ValueError):
+    """The protocol cannot go on; the state machine that raised it is aborted."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller used a state machine out of turn or with bad input."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """A peer (client, server or the network) sent something malformed or dishonest."""
+
+
+def ensure(cond: object, message: str, *, raising: type[Exception] = SecAggValueError) -> None:
+    """Raise ``raising(message)`` unless ``cond`` holds."""
+    if not cond:
+        raise raising(message)
