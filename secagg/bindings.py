@@ -10,10 +10,13 @@ Sections are grouped by C module, in the order of ``csrc/cdef/``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from secagg._csecagg import ffi, lib
 from secagg.errors import SecAggTypeError, SecAggValueError, ensure
 
 __all__ = [
+    "storage_dtype",
     "CHACHA20_KEYBYTES",
     "CHACHA20_NONCEBYTES",
     "CHACHA20_BLOCKBYTES",
@@ -41,6 +44,37 @@ def _ensure_int(value: object, name: str, lo: int, hi: int) -> int:
     )
     ensure(lo <= value <= hi, f"{name} must be in [{lo}, {hi}], got {value}")
     return value
+
+
+def storage_dtype(bits: int) -> np.dtype:
+    """The array dtype holding integers mod 2^bits: uint32 up to 32 bits, uint64 above."""
+    bits = _ensure_int(bits, "bits", 1, 64)
+    return np.dtype(np.uint32) if bits <= 32 else np.dtype(np.uint64)
+
+
+def _ensure_array(arr: object, name: str, dtype: np.dtype, *, writable: bool = False) -> np.ndarray:
+    """Check that ``arr`` is a 1-D C-contiguous ndarray of ``dtype`` (writable if asked)."""
+    ensure(
+        isinstance(arr, np.ndarray),
+        f"{name} must be a numpy.ndarray, got {type(arr).__name__}",
+        raising=SecAggTypeError,
+    )
+    ensure(arr.dtype == dtype, f"{name} must have dtype {dtype}, got {arr.dtype}", raising=SecAggTypeError)
+    ensure(arr.ndim == 1, f"{name} must be 1-D, got shape {arr.shape}")
+    ensure(arr.flags.c_contiguous, f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if writable:
+        ensure(arr.flags.writeable, f"{name} must be writable")
+    return arr
+
+
+def _ensure_vector(arr: object, name: str, bits: int, *, writable: bool = False) -> np.ndarray:
+    """Check that ``arr`` is a 1-D C-contiguous vector in the storage dtype for ``bits``."""
+    return _ensure_array(arr, name, storage_dtype(bits), writable=writable)
+
+
+def _ptr(arr: np.ndarray, ctype: str):
+    """A cffi pointer to the data of an array already checked by ``_ensure_array``."""
+    return ffi.cast(ctype, ffi.from_buffer(arr, require_writable=arr.flags.writeable))
 
 
 # --- chacha20 -----------------------------------------------------------------
