@@ -15,6 +15,8 @@ __all__ = [
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",
+    "BadSignatureError",
+    "DecryptionError",
     "ensure",
 ]
 
@@ -41,6 +43,14 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """A peer (client, server or the network) sent something malformed or dishonest."""
+
+
+class BadSignatureError(RemoteProtocolError):
+    """A received Ed25519 signature does not verify (forged, altered or misrouted)."""
+
+
+class DecryptionError(RemoteProtocolError):
+    """A received AEAD ciphertext does not decrypt (wrong key, associated data, or tampered)."""
 
 
 def ensure(cond: object, message: str, *, raising: type[Exception] = SecAggValueError) -> None:

@@ -1,0 +1,243 @@
+"""The public-key and symmetric primitives of the protocol, all from PyNaCl (libsodium).
+
+This is the only protocol module that imports ``nacl``. It offers X25519 key
+agreement, Ed25519 signatures, a BLAKE2b key derivation with domain separation,
+a BLAKE2b session id, and XChaCha20-Poly1305 AEAD with a random prepended nonce.
+
+Errors: arguments the caller controls (own keys, types) raise ``SecAggTypeError`` /
+``SecAggValueError``; failures caused by received data (a peer's public key, a
+signature, a ciphertext) raise ``RemoteProtocolError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import nacl.bindings as _sodium
+import nacl.encoding
+import nacl.exceptions
+import nacl.hash
+import nacl.signing
+import nacl.utils
+
+from secagg.bindings import _ensure_bytes, _ensure_int
+from secagg.errors import (
+    BadSignatureError,
+    DecryptionError,
+    RemoteProtocolError,
+    SecAggTypeError,
+    ensure,
+)
+
+__all__ = [
+    "KX_PUBLIC_BYTES",
+    "KX_SECRET_BYTES",
+    "KX_SHARED_BYTES",
+    "SIGN_PUBLIC_BYTES",
+    "SIGN_SECRET_BYTES",
+    "SIGNATURE_BYTES",
+    "KEY_BYTES",
+    "SESSION_ID_BYTES",
+    "AEAD_NONCE_BYTES",
+    "AEAD_OVERHEAD",
+    "BadPublicKeyError",
+    "KeyPair",
+    "SigningKeyPair",
+    "random_bytes",
+    "generate_kx_keypair",
+    "kx_agree",
+    "generate_signing_keypair",
+    "sign",
+    "verify",
+    "derive_key",
+    "session_id",
+    "aead_encrypt",
+    "aead_decrypt",
+]
+
+KX_PUBLIC_BYTES: int = _sodium.crypto_scalarmult_BYTES
+KX_SECRET_BYTES: int = _sodium.crypto_scalarmult_SCALARBYTES
+KX_SHARED_BYTES: int = _sodium.crypto_scalarmult_BYTES
+SIGN_PUBLIC_BYTES: int = _sodium.crypto_sign_PUBLICKEYBYTES
+SIGN_SECRET_BYTES: int = _sodium.crypto_sign_SEEDBYTES
+SIGNATURE_BYTES: int = _sodium.crypto_sign_BYTES
+KEY_BYTES: int = 32
+SESSION_ID_BYTES: int = 32
+AEAD_NONCE_BYTES: int = _sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+AEAD_OVERHEAD: int = AEAD_NONCE_BYTES + _sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+assert _sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES == KEY_BYTES
+
+# BLAKE2b personalisation strings (at most 16 bytes): one per use, so a KDF output
+# can never equal a session id.
+_PERSON_KDF = b"secagg.kdf.v1"
+_PERSON_SID = b"secagg.sid.v1"
+
+
+class BadPublicKeyError(RemoteProtocolError):
+    """A peer's X25519 public key is malformed or of low order (no shared secret)."""
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An X25519 key pair: 32-byte secret scalar and 32-byte public point."""
+
+    secret: bytes = field(repr=False)
+    public: bytes
+
+
+@dataclass(frozen=True)
+class SigningKeyPair:
+    """An Ed25519 key pair: 32-byte secret seed (the signing key) and 32-byte verify key."""
+
+    secret: bytes = field(repr=False)
+    public: bytes
+
+
+def random_bytes(n: int) -> bytes:
+    """``n`` bytes from the operating system's CSPRNG (libsodium randombytes)."""
+    n = _ensure_int(n, "n", 0, 2**31 - 1)
+    return nacl.utils.random(n)
+
+
+def generate_kx_keypair() -> KeyPair:
+    """A fresh X25519 key pair from the OS CSPRNG."""
+    secret = nacl.utils.random(KX_SECRET_BYTES)
+    return KeyPair(secret=secret, public=_sodium.crypto_scalarmult_base(secret))
+
+
+def kx_agree(secret: bytes, peer_public: bytes) -> bytes:
+    """The raw 32-byte X25519 shared point of our ``secret`` and a peer's public key.
+
+    Symmetric: ``kx_agree(a.secret, b.public) == kx_agree(b.secret, a.public)``.
+    Never use it as a key directly: feed it to ``derive_key``. A wrongly sized or
+    low-order peer key (all-zero result) raises ``BadPublicKeyError``.
+    """
+    secret = _ensure_bytes(secret, "secret", KX_SECRET_BYTES)
+    ensure(
+        isinstance(peer_public, (bytes, bytearray, memoryview)),
+        f"peer_public must be bytes, got {type(peer_public).__name__}",
+        raising=SecAggTypeError,
+    )
+    peer_public = bytes(peer_public)
+    ensure(
+        len(peer_public) == KX_PUBLIC_BYTES,
+        f"peer public key must be {KX_PUBLIC_BYTES} bytes, got {len(peer_public)}",
+        raising=BadPublicKeyError,
+    )
+    try:
+        shared = _sodium.crypto_scalarmult(secret, peer_public)
+    except nacl.exceptions.CryptoError as exc:
+        raise BadPublicKeyError("peer public key is of low order (no shared secret)") from exc
+    # libsodium already refuses an all-zero result; check again, it costs nothing.
+    ensure(any(shared), "peer public key is of low order (all-zero shared secret)",
+           raising=BadPublicKeyError)
+    return shared
+
+
+def generate_signing_keypair() -> SigningKeyPair:
+    """A fresh Ed25519 identity key pair from the OS CSPRNG."""
+    key = nacl.signing.SigningKey.generate()
+    return SigningKeyPair(secret=bytes(key), public=bytes(key.verify_key))
+
+
+def sign(signing_key: bytes, message: bytes) -> bytes:
+    """The 64-byte detached Ed25519 signature of ``message`` under ``signing_key`` (a seed)."""
+    signing_key = _ensure_bytes(signing_key, "signing_key", SIGN_SECRET_BYTES)
+    message = _ensure_bytes(message, "message")
+    return nacl.signing.SigningKey(signing_key).sign(message).signature
+
+
+def verify(verify_key: bytes, message: bytes, signature: bytes) -> None:
+    """Check a detached Ed25519 signature; raise ``BadSignatureError`` unless it verifies."""
+    verify_key = _ensure_bytes(verify_key, "verify_key", SIGN_PUBLIC_BYTES)
+    message = _ensure_bytes(message, "message")
+    ensure(
+        isinstance(signature, (bytes, bytearray, memoryview)),
+        f"signature must be bytes, got {type(signature).__name__}",
+        raising=BadSignatureError,
+    )
+    signature = bytes(signature)
+    ensure(
+        len(signature) == SIGNATURE_BYTES,
+        f"signature must be {SIGNATURE_BYTES} bytes, got {len(signature)}",
+        raising=BadSignatureError,
+    )
+    try:
+        nacl.signing.VerifyKey(verify_key).verify(message, signature)
+    except nacl.exceptions.CryptoError as exc:
+        raise BadSignatureError("signature does not verify under the given identity key") from exc
+
+
+def _length_prefixed(items: tuple[object, ...], what: str) -> bytes:
+    """Concatenate byte strings, each preceded by its 8-byte little-endian length."""
+    parts = []
+    for i, item in enumerate(items):
+        item = _ensure_bytes(item, f"{what}[{i}]")
+        parts.append(struct.pack("<Q", len(item)))
+        parts.append(item)
+    return b"".join(parts)
+
+
+def derive_key(secret: bytes, purpose: bytes, *context: bytes) -> bytes:
+    """A 32-byte key: BLAKE2b keyed with ``secret`` over (purpose, *context), length-prefixed.
+
+    ``purpose`` (e.g. ``b"pair-mask"``, ``b"self-mask"``, ``b"share-enc"``) separates
+    uses; ``context`` binds session id, round, peers, vector name. Length prefixes
+    make ``(b"ab", b"c")`` and ``(b"a", b"bc")`` give different keys.
+    """
+    secret = _ensure_bytes(secret, "secret", KEY_BYTES)
+    purpose = _ensure_bytes(purpose, "purpose")
+    ensure(len(purpose) > 0, "purpose must not be empty")
+    data = _length_prefixed((purpose, *context), "context")
+    return nacl.hash.blake2b(
+        data, digest_size=KEY_BYTES, key=secret, person=_PERSON_KDF,
+        encoder=nacl.encoding.RawEncoder,
+    )
+
+
+def session_id(*items: bytes) -> bytes:
+    """A 32-byte BLAKE2b hash of the length-prefixed ``items`` (domain-separated from KDF)."""
+    data = _length_prefixed(items, "items")
+    return nacl.hash.blake2b(
+        data, digest_size=SESSION_ID_BYTES, person=_PERSON_SID,
+        encoder=nacl.encoding.RawEncoder,
+    )
+
+
+def aead_encrypt(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
+    """XChaCha20-Poly1305-IETF: random 24-byte nonce || ciphertext || 16-byte tag."""
+    key = _ensure_bytes(key, "key", KEY_BYTES)
+    plaintext = _ensure_bytes(plaintext, "plaintext")
+    associated_data = _ensure_bytes(associated_data, "associated_data")
+    nonce = nacl.utils.random(AEAD_NONCE_BYTES)
+    return nonce + _sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+        plaintext, associated_data, nonce, key
+    )
+
+
+def aead_decrypt(key: bytes, ciphertext: bytes, associated_data: bytes) -> bytes:
+    """Open an ``aead_encrypt`` output; any failure (key, AD, tamper, size) → DecryptionError."""
+    key = _ensure_bytes(key, "key", KEY_BYTES)
+    associated_data = _ensure_bytes(associated_data, "associated_data")
+    ensure(
+        isinstance(ciphertext, (bytes, bytearray, memoryview)),
+        f"ciphertext must be bytes, got {type(ciphertext).__name__}",
+        raising=DecryptionError,
+    )
+    ciphertext = bytes(ciphertext)
+    ensure(
+        len(ciphertext) >= AEAD_OVERHEAD,
+        f"ciphertext must be at least {AEAD_OVERHEAD} bytes, got {len(ciphertext)}",
+        raising=DecryptionError,
+    )
+    nonce, body = ciphertext[:AEAD_NONCE_BYTES], ciphertext[AEAD_NONCE_BYTES:]
+    try:
+        return _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+            body, associated_data, nonce, key
+        )
+    except nacl.exceptions.CryptoError as exc:
+        raise DecryptionError(
+            "ciphertext does not authenticate (wrong key, associated data, or tampered)"
+        ) from exc
