@@ -53,6 +53,26 @@ class DecryptionError(RemoteProtocolError):
     """A received AEAD ciphertext does not decrypt (wrong key, associated data, or tampered)."""
 
 
+class MalformedMessageError(RemoteProtocolError):
+    """Received bytes are not a well-formed message of this protocol version."""
+
+
+class UnexpectedMessageError(RemoteProtocolError):
+    """A well-formed message arrived out of turn (wrong round, duplicate, replay)."""
+
+
+class SessionMismatchError(RemoteProtocolError):
+    """A message belongs to another session or configuration (replayed or misrouted)."""
+
+
+class MaliciousServerError(RemoteProtocolError):
+    """The server asked for something an honest server never asks for."""
+
+
+class AbortedError(ProtocolError):
+    """The round was aborted (too few clients, or a peer misbehaved); nothing was revealed."""
+
+
 def ensure(cond: object, message: str, *, raising: type[Exception] = SecAggValueError) -> None:
     """Raise ``raising(message)`` unless ``cond`` holds."""
     if not cond:
