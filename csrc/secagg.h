@@ -12,5 +12,7 @@
 #include <stdint.h>
 
 #include "cdef/chacha20.h"
+#include "cdef/fixedpoint.h"
+#include "cdef/pack.h"
 
 #endif /* SECAGG_H */

@@ -1,0 +1,18 @@
+/* Bit packing of vectors of bits-bit integers (1 <= bits <= 64).
+ *
+ * Format: one little-endian bit stream. Element i occupies stream bits
+ * [i*bits, (i+1)*bits), least significant bit first; stream bit j is bit
+ * (j mod 8) of byte j / 8. The stream is exactly secagg_pack_size(m, bits) =
+ * ceil(m * bits / 8) bytes; the pad bits of the last byte are zero.
+ *
+ * encode: returns -1 if a value has bits set above `bits` (out is then garbage).
+ * decode: returns -1 if nbytes != secagg_pack_size(m, bits) or a pad bit is set.
+ * Storage: uint32_t for bits <= 32, uint64_t for 33..64. m <= 2^56; secagg_pack_size
+ * returns SIZE_MAX for arguments out of range. */
+size_t secagg_pack_size(size_t m, unsigned bits);
+int secagg_pack_encode_u32(uint8_t *out, const uint32_t *v, size_t m, unsigned bits);
+int secagg_pack_encode_u64(uint8_t *out, const uint64_t *v, size_t m, unsigned bits);
+int secagg_pack_decode_u32(uint32_t *out, const uint8_t *in, size_t nbytes, size_t m,
+                           unsigned bits);
+int secagg_pack_decode_u64(uint64_t *out, const uint8_t *in, size_t nbytes, size_t m,
+                           unsigned bits);

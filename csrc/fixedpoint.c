@@ -1,0 +1,123 @@
+/* Fixed-point encoding with clipping and unbiased stochastic rounding; decoding.
+ * The format and the source of randomness are documented in cdef/fixedpoint.h. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "secagg.h"
+
+/* Elements per tile: one keystream call of 4 * TILE bytes (64 ChaCha20 blocks). */
+#define TILE 1024
+#define MAX_ELEMS ((uint64_t)1 << 36) /* 2^32 blocks * 16 words per block */
+
+static inline uint32_t load32_le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+/* 0 if the parameters are valid for `bits` bits stored in words of `storage` bits. */
+static int check_params(double clip, double scale, unsigned bits, unsigned storage)
+{
+    if (bits < 2 || bits > storage || (storage == 64 && bits <= 32))
+        return -1;
+    if (!(clip > 0.0) || !(scale > 0.0) || !isfinite(clip) || !isfinite(scale))
+        return -1;
+    double top = clip * scale;
+    /* Rounded values lie in [-ceil(top), ceil(top)]; both ends must be < 2^(bits-1). */
+    if (!isfinite(top) || !(ceil(top) < ldexp(1.0, (int)bits - 1)))
+        return -1;
+    return 0;
+}
+
+/* One element: already clipped (and NaN-free) v -> k mod 2^64, u the random word.
+ * |v * scale| < 2^63, so the integer conversions below are exact and defined. */
+static inline uint64_t round_one(double v, double scale, uint32_t u)
+{
+    double y = v * scale;
+    int64_t t = (int64_t)y;             /* truncation toward zero */
+    t -= (y < (double)t);               /* floor(y) */
+    double frac = y - (double)t;        /* exact, in [0, 1) */
+    t += ((double)u < frac * 4294967296.0);
+    return (uint64_t)t;                 /* two's complement mod 2^64 */
+}
+
+#define DEFINE_ENCODE(NAME, IN_T, OUT_T, STORAGE)                                           \
+    int NAME(OUT_T *out, const IN_T *x, size_t m, double clip, double scale, unsigned bits, \
+             const uint8_t *seed, size_t *n_clipped, size_t *first_bad)                     \
+    {                                                                                       \
+        static const uint8_t zero_nonce[12] = {0};                                          \
+        uint8_t ks[4 * TILE];                                                               \
+        if (first_bad == NULL || n_clipped == NULL)                                         \
+            return -1;                                                                      \
+        *first_bad = m;                                                                     \
+        *n_clipped = 0;                                                                     \
+        if (check_params(clip, scale, bits, STORAGE) != 0 || (uint64_t)m > MAX_ELEMS)       \
+            return -1;                                                                      \
+        if (m == 0)                                                                         \
+            return 0;                                                                       \
+        if (out == NULL || x == NULL || seed == NULL)                                       \
+            return -1;                                                                      \
+        const uint64_t mask = bits == 64 ? UINT64_MAX : (((uint64_t)1 << bits) - 1);       \
+        size_t clipped = 0;                                                                 \
+        for (size_t base = 0; base < m; base += TILE) {                                     \
+            size_t n = m - base < TILE ? m - base : TILE;                                   \
+            uint32_t counter = (uint32_t)(base / 16);                                       \
+            if (secagg_chacha20_keystream(ks, 4 * n, seed, zero_nonce, counter) != 0)       \
+                return -1;                                                                  \
+            int bad = 0;                                                                    \
+            for (size_t i = 0; i < n; i++) {                                                \
+                double v = (double)x[base + i];                                             \
+                bad |= !(fabs(v) <= DBL_MAX);                                              \
+                clipped += (v > clip) | (v < -clip);                                        \
+                v = v > clip ? clip : v;                                                    \
+                v = v >= -clip ? v : -clip; /* also maps NaN to -clip: no UB below */       \
+                out[base + i] = (OUT_T)(round_one(v, scale, load32_le(ks + 4 * i)) & mask); \
+            }                                                                               \
+            if (bad) {                                                                      \
+                for (size_t i = 0; i < n; i++) {                                            \
+                    if (!isfinite((double)x[base + i])) {                                   \
+                        *first_bad = base + i;                                              \
+                        break;                                                              \
+                    }                                                                       \
+                }                                                                           \
+                return -1;                                                                  \
+            }                                                                               \
+        }                                                                                   \
+        *n_clipped = clipped;                                                               \
+        return 0;                                                                           \
+    }
+
+
+DEFINE_ENCODE(secagg_fixedpoint_encode_f32_u32, float, uint32_t, 32)
+DEFINE_ENCODE(secagg_fixedpoint_encode_f32_u64, float, uint64_t, 64)
+DEFINE_ENCODE(secagg_fixedpoint_encode_f64_u32, double, uint32_t, 32)
+DEFINE_ENCODE(secagg_fixedpoint_encode_f64_u64, double, uint64_t, 64)
+
+/* Decoding: w < 2^bits read as signed bits-bit, over scale. -(double)magnitude equals
+ * (double)(signed value) because round-to-nearest-even is symmetric. */
+#define DEFINE_DECODE(NAME, IN_T, STORAGE)                                                  \
+    int NAME(double *out, const IN_T *v, size_t m, double scale, unsigned bits)             \
+    {                                                                                       \
+        if (bits < 1 || bits > STORAGE || (STORAGE == 64 && bits <= 32))                    \
+            return -1;                                                                      \
+        if (!(scale > 0.0) || !isfinite(scale))                                             \
+            return -1;                                                                      \
+        if (m == 0)                                                                         \
+            return 0;                                                                       \
+        if (out == NULL || v == NULL)                                                       \
+            return -1;                                                                      \
+        const uint64_t mask = bits == 64 ? UINT64_MAX : (((uint64_t)1 << bits) - 1);       \
+        const uint64_t sign = (uint64_t)1 << (bits - 1);                                    \
+        uint64_t high = 0;                                                                  \
+        for (size_t i = 0; i < m; i++) {                                                    \
+            uint64_t w = v[i];                                                              \
+            high |= w & ~mask;                                                              \
+            double mag = (w & sign) ? -(double)((mask - (w & mask)) + 1) : (double)w;       \
+            out[i] = mag / scale;                                                           \
+        }                                                                                   \
+        return high ? -1 : 0;                                                                \
+    }
+
+DEFINE_DECODE(secagg_fixedpoint_decode_u32, uint32_t, 32)
+DEFINE_DECODE(secagg_fixedpoint_decode_u64, uint64_t, 64)
