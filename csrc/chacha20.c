@@ -1,31 +1,40 @@
-/* ChaCha20 keystream: argument checks and dispatch to the best implementation. */
+/* ChaCha20 keystream: argument checks, then the implementation the runtime picked. */
 #include <string.h>
 
-#include "secagg.h"
-
-void secagg_chacha20_ref_blocks(uint8_t *out, size_t nblocks, const uint8_t *key,
-                                const uint8_t *nonce, uint32_t counter);
+#include "chacha20_impl.h"
 
 size_t secagg_chacha20_keybytes(void) { return 32; }
 size_t secagg_chacha20_noncebytes(void) { return 12; }
 size_t secagg_chacha20_blockbytes(void) { return 64; }
 
-int secagg_chacha20_keystream(uint8_t *out, size_t len, const uint8_t *key,
-                              const uint8_t *nonce, uint32_t counter)
+int secagg_chacha20_keystream_impl(int impl, uint8_t *out, size_t len, const uint8_t *key,
+                                   const uint8_t *nonce, uint32_t counter)
 {
+    const secagg_chacha20_impl *im = secagg_runtime_chacha20(impl);
+    if (im == NULL)
+        return -1;
     if (len == 0)
         return 0;
     if (out == NULL || key == NULL || nonce == NULL)
         return -1;
-    size_t nblocks = (len + 63) / 64;
-    if ((uint64_t)counter + nblocks - 1 > UINT32_MAX)
+    size_t full = len / 64, rest = len % 64;
+    size_t nblocks = full + (rest != 0);
+    if (nblocks - 1 > (size_t)(UINT32_MAX - counter))
         return -1;
-    size_t full = len / 64;
-    secagg_chacha20_ref_blocks(out, full, key, nonce, counter);
-    if (len % 64) {
+    uint32_t state[16];
+    secagg_chacha20_state_init(state, key, nonce, counter);
+    im->blocks(out, full, state, SECAGG_CHACHA20_STORE);
+    if (rest) {
         uint8_t last[64];
-        secagg_chacha20_ref_blocks(last, 1, key, nonce, counter + (uint32_t)full);
-        memcpy(out + 64 * full, last, len % 64);
+        state[12] = counter + (uint32_t)full;
+        im->blocks(last, 1, state, SECAGG_CHACHA20_STORE);
+        memcpy(out + 64 * full, last, rest);
     }
     return 0;
+}
+
+int secagg_chacha20_keystream(uint8_t *out, size_t len, const uint8_t *key,
+                              const uint8_t *nonce, uint32_t counter)
+{
+    return secagg_chacha20_keystream_impl(SECAGG_IMPL_BEST, out, len, key, nonce, counter);
 }

@@ -13,6 +13,8 @@
 
 #include "cdef/chacha20.h"
 #include "cdef/fixedpoint.h"
+#include "cdef/mask.h"
 #include "cdef/pack.h"
+#include "cdef/runtime.h"
 
 #endif /* SECAGG_H */
