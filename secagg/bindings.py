@@ -10,6 +10,8 @@ Sections are grouped by C module, in the order of ``csrc/cdef/``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from secagg._csecagg import ffi, lib
@@ -21,6 +23,14 @@ __all__ = [
     "CHACHA20_NONCEBYTES",
     "CHACHA20_BLOCKBYTES",
     "secagg_chacha20_keystream",
+    "FIXEDPOINT_MAX_LENGTH",
+    "FIXEDPOINT_SEEDBYTES",
+    "secagg_fixedpoint_encode",
+    "secagg_fixedpoint_decode",
+    "PACK_MAX_LENGTH",
+    "secagg_pack_size",
+    "secagg_pack_encode",
+    "secagg_pack_decode",
 ]
 
 
@@ -99,3 +109,143 @@ def secagg_chacha20_keystream(key: bytes, nonce: bytes, length: int, counter: in
     rc = lib.secagg_chacha20_keystream(out, length, key, nonce, counter)
     ensure(rc == 0, "secagg_chacha20_keystream rejected its arguments")
     return ffi.buffer(out, length)[:]
+
+
+# --- fixedpoint ---------------------------------------------------------------
+
+FIXEDPOINT_MAX_LENGTH: int = 2**36  # keystream words available under one seed
+FIXEDPOINT_SEEDBYTES: int = CHACHA20_KEYBYTES
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _ensure_aligned(arr: np.ndarray, name: str) -> np.ndarray:
+    """Refuse arrays whose data is not aligned for their dtype (C would load them unaligned)."""
+    ensure(arr.flags.aligned, f"{name} must be aligned for {arr.dtype} (use numpy.require)")
+    return arr
+
+
+def _ensure_real(value: object, name: str) -> float:
+    """Check that ``value`` is a finite real number > 0 and return it as a float."""
+    ensure(
+        isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool),
+        f"{name} must be a real number, got {type(value).__name__}",
+        raising=SecAggTypeError,
+    )
+    value = float(value)
+    ensure(math.isfinite(value) and value > 0, f"{name} must be finite and > 0, got {value}")
+    return value
+
+
+def _ensure_fixedpoint_params(clip: float, scale: float, bits: int) -> tuple[float, float, int]:
+    """Check clip, scale and bits for encoding: every rounded value must fit signed in bits.
+
+    Rounded values lie in [-ceil(clip*scale), ceil(clip*scale)], so the exact condition is
+    ceil(clip*scale) <= 2^(bits-1) - 1 (with clip*scale the float product C computes).
+    """
+    clip = _ensure_real(clip, "clip")
+    scale = _ensure_real(scale, "scale")
+    bits = _ensure_int(bits, "bits", 1, 64)
+    top = clip * scale
+    ensure(
+        math.isfinite(top) and math.ceil(top) <= 2 ** (bits - 1) - 1,
+        f"clip*scale too large for {bits} bits: ceil({clip!r} * {scale!r}) = "
+        f"{math.ceil(top) if math.isfinite(top) else top} must be <= 2^{bits - 1} - 1",
+    )
+    return clip, scale, bits
+
+
+def secagg_fixedpoint_encode(
+    x: np.ndarray, clip: float, scale: float, bits: int, seed: bytes
+) -> tuple[np.ndarray, int]:
+    """Encode a float32/float64 vector mod 2^bits; returns (encoded, number clipped)."""
+    ensure(
+        isinstance(x, np.ndarray) and x.dtype in _FLOAT_DTYPES,
+        f"x must be a numpy.ndarray of float32 or float64, got "
+        f"{x.dtype if isinstance(x, np.ndarray) else type(x).__name__}",
+        raising=SecAggTypeError,
+    )
+    x = _ensure_aligned(_ensure_array(x, "x", x.dtype), "x")
+    clip, scale, bits = _ensure_fixedpoint_params(clip, scale, bits)
+    seed = _ensure_bytes(seed, "seed", FIXEDPOINT_SEEDBYTES)
+    m = x.shape[0]
+    ensure(m <= FIXEDPOINT_MAX_LENGTH, f"x may have at most 2^36 elements, got {m}")
+    dtype = storage_dtype(bits)
+    out = np.empty(m, dtype=dtype)
+    n_clipped = ffi.new("size_t *")
+    first_bad = ffi.new("size_t *")
+    in_t = "f32" if x.dtype == np.float32 else "f64"
+    out_t = "u32" if dtype == np.uint32 else "u64"
+    fn = getattr(lib, f"secagg_fixedpoint_encode_{in_t}_{out_t}")
+    rc = fn(
+        _ptr(out, f"uint{out_t[1:]}_t *"),
+        _ptr(x, "float *" if in_t == "f32" else "double *"),
+        m, clip, scale, bits, seed, n_clipped, first_bad,
+    )
+    if rc != 0:
+        i = first_bad[0]
+        ensure(i >= m, f"x[{i}] is {x[i]}: NaN and infinity cannot be encoded")
+        raise SecAggValueError("secagg_fixedpoint_encode rejected its arguments")
+    return out, int(n_clipped[0])
+
+
+def secagg_fixedpoint_decode(v: np.ndarray, scale: float, bits: int) -> np.ndarray:
+    """Decode integers mod 2^bits, read as signed bits-bit values, to float64 over scale."""
+    bits = _ensure_int(bits, "bits", 1, 64)
+    v = _ensure_aligned(_ensure_vector(v, "v", bits), "v")
+    scale = _ensure_real(scale, "scale")
+    out = np.empty(v.shape[0], dtype=np.float64)
+    if bits <= 32:
+        rc = lib.secagg_fixedpoint_decode_u32(
+            _ptr(out, "double *"), _ptr(v, "uint32_t *"), v.shape[0], scale, bits
+        )
+    else:
+        rc = lib.secagg_fixedpoint_decode_u64(
+            _ptr(out, "double *"), _ptr(v, "uint64_t *"), v.shape[0], scale, bits
+        )
+    ensure(rc == 0, f"v has values >= 2^{bits}: expected integers mod 2^{bits}")
+    return out
+
+
+# --- pack ---------------------------------------------------------------------
+
+PACK_MAX_LENGTH: int = 2**56
+
+
+def secagg_pack_size(m: int, bits: int) -> int:
+    """Bytes that m packed bits-bit values take: ceil(m * bits / 8)."""
+    m = _ensure_int(m, "m", 0, PACK_MAX_LENGTH)
+    bits = _ensure_int(bits, "bits", 1, 64)
+    return int(lib.secagg_pack_size(m, bits))
+
+
+def secagg_pack_encode(v: np.ndarray, bits: int) -> bytes:
+    """Pack a vector of integers < 2^bits into a little-endian bit stream."""
+    bits = _ensure_int(bits, "bits", 1, 64)
+    v = _ensure_aligned(_ensure_vector(v, "v", bits), "v")
+    m = v.shape[0]
+    ensure(m <= PACK_MAX_LENGTH, f"v may have at most 2^56 elements, got {m}")
+    out = np.empty(secagg_pack_size(m, bits), dtype=np.uint8)
+    if bits <= 32:
+        rc = lib.secagg_pack_encode_u32(_ptr(out, "uint8_t *"), _ptr(v, "uint32_t *"), m, bits)
+    else:
+        rc = lib.secagg_pack_encode_u64(_ptr(out, "uint8_t *"), _ptr(v, "uint64_t *"), m, bits)
+    ensure(rc == 0, f"v has values >= 2^{bits}: expected integers mod 2^{bits}")
+    return out.tobytes()
+
+
+def secagg_pack_decode(data: bytes, m: int, bits: int) -> np.ndarray:
+    """Unpack m bits-bit values from ``data``; refuses a wrong length and non-zero pad bits."""
+    data = _ensure_bytes(data, "data")
+    size = secagg_pack_size(m, bits)
+    ensure(
+        len(data) == size,
+        f"data must be {size} bytes for {m} values of {bits} bits, got {len(data)}",
+    )
+    out = np.empty(m, dtype=storage_dtype(bits))
+    src = ffi.cast("uint8_t *", ffi.from_buffer(data))
+    if bits <= 32:
+        rc = lib.secagg_pack_decode_u32(_ptr(out, "uint32_t *"), src, size, m, bits)
+    else:
+        rc = lib.secagg_pack_decode_u64(_ptr(out, "uint64_t *"), src, size, m, bits)
+    ensure(rc == 0, "data has non-zero pad bits after the last value")
+    return out
