@@ -16,5 +16,6 @@
 #include "cdef/mask.h"
 #include "cdef/pack.h"
 #include "cdef/runtime.h"
+#include "cdef/shamir.h"
 
 #endif /* SECAGG_H */

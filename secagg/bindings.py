@@ -31,6 +31,10 @@ __all__ = [
     "secagg_pack_size",
     "secagg_pack_encode",
     "secagg_pack_decode",
+    "SHAMIR_PRIME",
+    "secagg_shamir_split",
+    "secagg_shamir_lagrange",
+    "secagg_shamir_combine",
 ]
 
 
@@ -249,3 +253,64 @@ def secagg_pack_decode(data: bytes, m: int, bits: int) -> np.ndarray:
         rc = lib.secagg_pack_decode_u64(_ptr(out, "uint64_t *"), src, size, m, bits)
     ensure(rc == 0, "data has non-zero pad bits after the last value")
     return out
+
+
+# --- shamir -------------------------------------------------------------------
+
+SHAMIR_PRIME: int = lib.secagg_shamir_prime()
+_U64 = np.dtype(np.uint64)
+
+
+def secagg_shamir_split(
+    shares: np.ndarray, secret: np.ndarray, coeffs: np.ndarray, xs: np.ndarray, t: int
+) -> None:
+    """Evaluate the sharing polynomials at ``xs`` into ``shares`` (len(xs) * chunks, row-major).
+
+    ``secret`` holds the chunks, ``coeffs`` the (t-1) * chunks random coefficients
+    (row j-1 multiplies x^j); all values < SHAMIR_PRIME, xs nonzero.
+    """
+    secret = _ensure_array(secret, "secret", _U64)
+    xs = _ensure_array(xs, "xs", _U64)
+    coeffs = _ensure_array(coeffs, "coeffs", _U64)
+    shares = _ensure_array(shares, "shares", _U64, writable=True)
+    chunks = len(secret)
+    ensure(1 <= chunks <= 16, f"secret must have 1 to 16 chunks, got {chunks}")
+    t = _ensure_int(t, "t", 1, 2**31)
+    ensure(len(coeffs) == (t - 1) * chunks,
+           f"coeffs must have (t-1)*chunks = {(t - 1) * chunks} elements, got {len(coeffs)}")
+    ensure(len(shares) == len(xs) * chunks,
+           f"shares must have len(xs)*chunks = {len(xs) * chunks} elements, got {len(shares)}")
+    if len(xs) == 0:
+        return
+    rc = lib.secagg_shamir_split(
+        _ptr(shares, "uint64_t *"), _ptr(secret, "uint64_t *"),
+        _ptr(coeffs, "uint64_t *") if t > 1 else ffi.NULL, _ptr(xs, "uint64_t *"),
+        len(xs), t, chunks,
+    )
+    ensure(rc == 0, f"secagg_shamir_split: values must be < {SHAMIR_PRIME} and xs nonzero")
+
+
+def secagg_shamir_lagrange(lagrange: np.ndarray, xs: np.ndarray) -> None:
+    """Write into ``lagrange`` the coefficients interpolating at 0 from the points ``xs``."""
+    xs = _ensure_array(xs, "xs", _U64)
+    lagrange = _ensure_array(lagrange, "lagrange", _U64, writable=True)
+    ensure(len(xs) >= 1, "xs must not be empty")
+    ensure(len(lagrange) == len(xs), f"lagrange must have {len(xs)} elements, got {len(lagrange)}")
+    rc = lib.secagg_shamir_lagrange(_ptr(lagrange, "uint64_t *"), _ptr(xs, "uint64_t *"), len(xs))
+    ensure(rc == 0, f"secagg_shamir_lagrange: xs must be distinct, nonzero and < {SHAMIR_PRIME}")
+
+
+def secagg_shamir_combine(secret: np.ndarray, shares: np.ndarray, lagrange: np.ndarray) -> None:
+    """Write into ``secret`` (chunks) the sum of ``lagrange[i]`` times share row i."""
+    secret = _ensure_array(secret, "secret", _U64, writable=True)
+    shares = _ensure_array(shares, "shares", _U64)
+    lagrange = _ensure_array(lagrange, "lagrange", _U64)
+    chunks, t = len(secret), len(lagrange)
+    ensure(chunks >= 1 and t >= 1, "secret and lagrange must not be empty")
+    ensure(len(shares) == t * chunks,
+           f"shares must have len(lagrange)*chunks = {t * chunks} elements, got {len(shares)}")
+    rc = lib.secagg_shamir_combine(
+        _ptr(secret, "uint64_t *"), _ptr(shares, "uint64_t *"), _ptr(lagrange, "uint64_t *"),
+        t, chunks,
+    )
+    ensure(rc == 0, f"secagg_shamir_combine: values must be < {SHAMIR_PRIME}")

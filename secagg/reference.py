@@ -16,6 +16,7 @@ __all__: list[str] = [
     "reference_decode",
     "reference_pack",
     "reference_unpack",
+    "shamir_interpolate",
 ]
 
 
@@ -66,3 +67,21 @@ def reference_unpack(data: bytes, m: int, bits: int) -> np.ndarray:
     rows = stream[: m * bits].reshape(m, bits).astype(np.uint64)
     w = (rows << np.arange(bits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
     return w.astype(np.uint32 if bits <= 32 else np.uint64)
+
+
+# --- shamir -------------------------------------------------------------------
+
+
+def shamir_interpolate(
+    points: list[int], values: list[int], at: int, prime: int = (1 << 61) - 1
+) -> int:
+    """The value at ``at`` of the polynomial of degree < len(points) through the points."""
+    total = 0
+    for i, (xi, yi) in enumerate(zip(points, values, strict=True)):
+        num = den = 1
+        for j, xj in enumerate(points):
+            if j != i:
+                num = num * (at - xj) % prime
+                den = den * (xi - xj) % prime
+        total = (total + yi * num * pow(den, -1, prime)) % prime
+    return total

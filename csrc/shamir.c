@@ -1,0 +1,123 @@
+/* Shamir secret sharing over GF(2^61 - 1): Horner evaluation, Lagrange at 0, combine. */
+#include "secagg.h"
+
+#define SHAMIR_P ((uint64_t)0x1FFFFFFFFFFFFFFFULL) /* 2^61 - 1 */
+#define SHAMIR_MAX_CHUNKS 16
+
+uint64_t secagg_shamir_prime(void) { return SHAMIR_P; }
+
+/* a*b mod p for a, b < p: the 122-bit product folds as lo + hi (2^61 = 1 mod p),
+ * which is < 2p, so one conditional subtraction reduces it. */
+static inline uint64_t mulmod(uint64_t a, uint64_t b)
+{
+    unsigned __int128 z = (unsigned __int128)a * b;
+    uint64_t r = ((uint64_t)z & SHAMIR_P) + (uint64_t)(z >> 61);
+    return r >= SHAMIR_P ? r - SHAMIR_P : r;
+}
+
+static inline uint64_t addmod(uint64_t a, uint64_t b)
+{
+    uint64_t r = a + b; /* < 2^62: no overflow */
+    return r >= SHAMIR_P ? r - SHAMIR_P : r;
+}
+
+static inline uint64_t submod(uint64_t a, uint64_t b)
+{
+    return a >= b ? a - b : a + SHAMIR_P - b;
+}
+
+static uint64_t powmod(uint64_t a, uint64_t e)
+{
+    uint64_t r = 1;
+    while (e) {
+        if (e & 1)
+            r = mulmod(r, a);
+        a = mulmod(a, a);
+        e >>= 1;
+    }
+    return r;
+}
+
+static int all_reduced(const uint64_t *v, size_t len)
+{
+    uint64_t bad = 0;
+    for (size_t i = 0; i < len; i++)
+        bad |= (uint64_t)(v[i] >= SHAMIR_P);
+    return bad == 0;
+}
+
+int secagg_shamir_split(uint64_t *shares, const uint64_t *secret, const uint64_t *coeffs,
+                        const uint64_t *xs, size_t n, size_t t, size_t chunks)
+{
+    if (shares == NULL || secret == NULL || xs == NULL || t == 0 || chunks == 0 ||
+        chunks > SHAMIR_MAX_CHUNKS || (t > 1 && coeffs == NULL))
+        return -1;
+    if (t - 1 > SIZE_MAX / chunks)
+        return -1;
+    if (!all_reduced(secret, chunks) || !all_reduced(xs, n) ||
+        !all_reduced(coeffs, (t - 1) * chunks))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (xs[i] == 0)
+            return -1;
+
+    uint64_t acc[SHAMIR_MAX_CHUNKS];
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t x = xs[i];
+        for (size_t c = 0; c < chunks; c++)
+            acc[c] = 0;
+        /* Horner from the top coefficient down; the chunks are independent
+         * chains, which keeps the multiplier busy. */
+        for (size_t j = t - 1; j > 0; j--) {
+            const uint64_t *row = coeffs + (j - 1) * chunks;
+            for (size_t c = 0; c < chunks; c++)
+                acc[c] = mulmod(addmod(acc[c], row[c]), x);
+        }
+        uint64_t *out = shares + i * chunks;
+        for (size_t c = 0; c < chunks; c++)
+            out[c] = addmod(acc[c], secret[c]);
+    }
+    return 0;
+}
+
+int secagg_shamir_lagrange(uint64_t *lagrange, const uint64_t *xs, size_t t)
+{
+    if (lagrange == NULL || xs == NULL || t == 0 || !all_reduced(xs, t))
+        return -1;
+    for (size_t i = 0; i < t; i++) {
+        const uint64_t xi = xs[i];
+        if (xi == 0)
+            return -1;
+        uint64_t num = 1, den = 1;
+        for (size_t j = 0; j < t; j++) {
+            if (j == i)
+                continue;
+            const uint64_t d = submod(xs[j], xi);
+            if (d == 0)
+                return -1; /* repeated x */
+            num = mulmod(num, xs[j]);
+            den = mulmod(den, d);
+        }
+        lagrange[i] = mulmod(num, powmod(den, SHAMIR_P - 2));
+    }
+    return 0;
+}
+
+int secagg_shamir_combine(uint64_t *secret, const uint64_t *shares, const uint64_t *lagrange,
+                          size_t t, size_t chunks)
+{
+    if (secret == NULL || shares == NULL || lagrange == NULL || t == 0 || chunks == 0 ||
+        t > SIZE_MAX / chunks)
+        return -1;
+    if (!all_reduced(shares, t * chunks) || !all_reduced(lagrange, t))
+        return -1;
+    for (size_t c = 0; c < chunks; c++)
+        secret[c] = 0;
+    for (size_t i = 0; i < t; i++) {
+        const uint64_t l = lagrange[i];
+        const uint64_t *row = shares + i * chunks;
+        for (size_t c = 0; c < chunks; c++)
+            secret[c] = addmod(secret[c], mulmod(l, row[c]));
+    }
+    return 0;
+}
