@@ -1,0 +1,443 @@
+"""The client side of SecAgg / SecAgg+, as a sans-I/O state machine.
+
+``Client`` is a thin facade over one state object per round (after Google's
+federated-compute SecAgg client): each state accepts only what is legal in its
+round and returns ``(next_state, message_or_None)``; the base class refuses
+everything else, naming the state. The facade swaps states, encodes messages
+and, after any ``ProtocolError``, leaves the client ``Aborted``.
+
+Nothing here touches sockets or clocks: ``start`` / ``set_input`` / ``handle``
+take and return bytes addressed to the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from secagg import crypto, derivation, packing, prg, shamir, wire
+from secagg import messages as msg
+from secagg.bindings import storage_dtype
+from secagg.config import SecAggConfig
+from secagg.errors import (
+    AbortedError,
+    LocalProtocolError,
+    MaliciousServerError,
+    ProtocolError,
+    SecAggTypeError,
+    SessionMismatchError,
+    UnexpectedMessageError,
+    ensure,
+)
+from secagg.graph import Graph
+from secagg.rounds import Round, check_transition
+
+__all__ = ["Client", "IdentityLookup"]
+
+#: The application's source of truth for peers' long-term Ed25519 verify keys:
+#: a sequence indexed by client id, or a function of the id.
+IdentityLookup = Sequence[bytes] | Callable[[int], bytes]
+
+
+@dataclass
+class _Peer:
+    """What a client knows of one neighbour that advertised keys."""
+
+    mask_public_key: bytes
+    share_key: bytes  # AEAD key for shares between us, derived from the enc key agreement
+
+
+@dataclass
+class _ClientData:
+    """Everything a client carries from round to round (handed from state to state)."""
+
+    config: SecAggConfig
+    config_digest: bytes
+    me: int
+    identity_key: bytes
+    identities: IdentityLookup
+    mask_keys: crypto.KeyPair | None = None
+    enc_keys: crypto.KeyPair | None = None
+    session_id: bytes = b""
+    graph: Graph | None = None
+    peers: dict[int, _Peer] = field(default_factory=dict)
+    self_seed: bytes = b""
+    held_shares: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    encoded_input: np.ndarray | None = None
+    survivors: bytes | None = None  # the IdSet signed in the consistency check
+
+    def identity(self, client: int) -> bytes:
+        """The application-given identity verify key of ``client``."""
+        key = self.identities(client) if callable(self.identities) else self.identities[client]
+        ensure(isinstance(key, bytes) and len(key) == crypto.SIGN_PUBLIC_BYTES,
+               f"identity key of client {client} must be {crypto.SIGN_PUBLIC_BYTES} bytes",
+               raising=SecAggTypeError)
+        return key
+
+    def check_session(self, session_id: bytes) -> None:
+        if session_id != self.session_id:
+            raise SessionMismatchError("message belongs to another session")
+
+
+# --- states ---------------------------------------------------------------------
+
+
+class ClientState:
+    """Base state: every operation is refused, naming the state."""
+
+    round: Round
+
+    def __init__(self, data: _ClientData) -> None:
+        self.data = data
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def start(self) -> tuple[ClientState, msg.Message | None]:
+        raise LocalProtocolError(f"cannot start: the client is in state {self.name}")
+
+    def set_input(self, encoded: np.ndarray) -> tuple[ClientState, msg.Message | None]:
+        raise LocalProtocolError(f"cannot set the input in state {self.name}")
+
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
+        raise UnexpectedMessageError(
+            f"{type(message).__name__} is not expected in state {self.name}"
+        )
+
+
+class _AliveState(ClientState):
+    """A state in which the session is still going: input may be set once."""
+
+    def set_input(self, encoded: np.ndarray) -> tuple[ClientState, msg.Message | None]:
+        if self.data.encoded_input is not None:
+            raise LocalProtocolError("the input was already set")
+        self.data.encoded_input = encoded
+        return self, None
+
+
+class AdvertiseKeys(_AliveState):
+    """Round 0: make two fresh X25519 key pairs and advertise them, signed."""
+
+    round = Round.ADVERTISE_KEYS
+
+    def start(self) -> tuple[ClientState, msg.Message]:
+        d = self.data
+        d.mask_keys = crypto.generate_kx_keypair()
+        d.enc_keys = crypto.generate_kx_keypair()
+        payload = derivation.advert_payload(d.config_digest, d.me, d.mask_keys.public, d.enc_keys.public)
+        advert = msg.AdvertiseKeys(
+            sender=d.me,
+            config_digest=d.config_digest,
+            mask_public_key=d.mask_keys.public,
+            enc_public_key=d.enc_keys.public,
+            signature=crypto.sign(d.identity_key, payload),
+        )
+        return ShareKeys(d), advert
+
+
+class ShareKeys(_AliveState):
+    """Round 1: check the key directory, then send Shamir shares to each neighbour."""
+
+    round = Round.SHARE_KEYS
+
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+        if not isinstance(message, msg.KeyDirectory):
+            return super().handle(message)
+        d, cfg = self.data, self.data.config
+        if message.config_digest != d.config_digest:
+            raise SessionMismatchError("key directory is for another configuration or session")
+        mine = message.entry(d.me)
+        if mine is None or (mine.mask_public_key, mine.enc_public_key) != (
+            d.mask_keys.public, d.enc_keys.public,
+        ):
+            raise MaliciousServerError("the key directory does not carry my own keys")
+        d.session_id = derivation.session_id(d.config_digest, message.records)
+        d.graph = cfg.build_graph(d.session_id)
+        listed = set(message.ids.tolist()) if cfg.graph == "complete" else None
+        for v in d.graph.neighbours(d.me):
+            if listed is not None and v not in listed:
+                continue
+            entry = message.entry(v)
+            if entry is None:
+                continue  # v dropped out before advertising: left out, nothing to recover
+            payload = derivation.advert_payload(
+                d.config_digest, v, entry.mask_public_key, entry.enc_public_key
+            )
+            crypto.verify(d.identity(v), payload, entry.signature)
+            if entry.mask_public_key in (d.mask_keys.public, d.enc_keys.public):
+                raise MaliciousServerError(f"client {v} advertises my own public key")
+            shared = crypto.kx_agree(d.enc_keys.secret, entry.enc_public_key)
+            d.peers[v] = _Peer(entry.mask_public_key, derivation.share_key(shared, d.session_id))
+        if len(d.peers) < cfg.threshold:
+            raise AbortedError(
+                f"only {len(d.peers)} neighbours advertised keys; threshold is {cfg.threshold}"
+            )
+        d.self_seed = crypto.random_bytes(shamir.SECRET_BYTES)
+        holders = sorted(d.peers)
+        xs = [v + 1 for v in holders]
+        seed_shares = shamir.split(d.self_seed, xs, cfg.threshold)
+        key_shares = shamir.split(d.mask_keys.secret, xs, cfg.threshold)
+        ciphertexts = tuple(
+            crypto.aead_encrypt(
+                d.peers[v].share_key,
+                derivation.pack_share_plaintext(d.me, v, s, k),
+                derivation.share_associated_data(d.session_id, d.me, v),
+            )
+            for v, s, k in zip(holders, seed_shares, key_shares)
+        )
+        out = msg.ShareKeys(d.me, d.session_id, tuple(holders), ciphertexts)
+        return MaskedInput(d), out
+
+
+class MaskedInput(_AliveState):
+    """Round 2: keep the shares received, then send the masked input once it is set."""
+
+    round = Round.MASKED_INPUT
+
+    def __init__(self, data: _ClientData) -> None:
+        super().__init__(data)
+        self._shares_received = False
+
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
+        if not isinstance(message, msg.EncryptedShares) or self._shares_received:
+            return super().handle(message)
+        d, cfg = self.data, self.data.config
+        d.check_session(message.session_id)
+        strangers = set(message.senders) - set(d.peers)
+        if strangers:
+            raise MaliciousServerError(f"shares from non-neighbours {sorted(strangers)[:5]}")
+        if len(message.senders) < cfg.threshold:
+            raise AbortedError(
+                f"only {len(message.senders)} neighbours shared keys; threshold is {cfg.threshold}"
+            )
+        for v, ciphertext in zip(message.senders, message.ciphertexts):
+            plaintext = crypto.aead_decrypt(
+                d.peers[v].share_key, ciphertext,
+                derivation.share_associated_data(d.session_id, v, d.me),
+            )
+            d.held_shares[v] = derivation.unpack_share_plaintext(plaintext, v, d.me)
+        self._shares_received = True
+        if d.encoded_input is None:
+            return self, None
+        return self._send()
+
+    def set_input(self, encoded: np.ndarray) -> tuple[ClientState, msg.Message | None]:
+        state, _ = super().set_input(encoded)
+        if not self._shares_received:
+            return state, None
+        return self._send()
+
+    def _send(self) -> tuple[ClientState, msg.Message]:
+        d, cfg = self.data, self.data.config
+        keys = [derivation.self_mask_key(d.self_seed, d.session_id)]
+        signs = [1]
+        for v in d.held_shares:  # exactly the neighbours that shared with us
+            shared = crypto.kx_agree(d.mask_keys.secret, d.peers[v].mask_public_key)
+            keys.append(derivation.pair_mask_key(shared, d.session_id, d.me, v))
+            signs.append(derivation.pair_sign(d.me, v))
+        masked = d.encoded_input.copy()
+        prg.accumulate_masks(masked, keys, signs, cfg.bits)
+        out = msg.MaskedInput(d.me, d.session_id, packing.pack(masked, cfg.bits))
+        d.encoded_input = None  # the plaintext input is no longer needed
+        nxt = ConsistencyCheck(d) if cfg.consistency_check else Unmasking(d)
+        return nxt, out
+
+
+class ConsistencyCheck(ClientState):
+    """Round 3: sign the set of clients whose masked input the server counted."""
+
+    round = Round.CONSISTENCY_CHECK
+
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+        if not isinstance(message, msg.ConsistencyRequest):
+            return super().handle(message)
+        d = self.data
+        d.check_session(message.session_id)
+        survivors = set(msg.decode_ids(message.survivors).tolist())
+        _check_enough(d, survivors, "in the consistency check")
+        d.survivors = message.survivors
+        signature = crypto.sign(
+            d.identity_key, derivation.consistency_payload(d.session_id, message.survivors)
+        )
+        return Unmasking(d), msg.ConsistencySignature(d.me, d.session_id, signature)
+
+
+class Unmasking(ClientState):
+    """Round 4: reveal seed shares of survivors and key shares of the dropped, never both."""
+
+    round = Round.UNMASKING
+
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+        if not isinstance(message, msg.UnmaskRequest):
+            return super().handle(message)
+        d, cfg = self.data, self.data.config
+        d.check_session(message.session_id)
+        survivors = set(msg.decode_ids(message.survivors).tolist())
+        dropped = set(msg.decode_ids(message.dropped).tolist())
+        if survivors & dropped:
+            raise MaliciousServerError(
+                f"clients {sorted(survivors & dropped)[:5]} are listed both as survivors and dropped"
+            )
+        if cfg.consistency_check:
+            if message.survivors != d.survivors:
+                raise MaliciousServerError("the survivors differ from the set I signed")
+            self._check_signatures(message)
+        _check_enough(d, survivors, "among the survivors")
+        seed_owners = tuple(v for v in sorted(d.held_shares) if v in survivors)
+        key_owners = tuple(v for v in sorted(d.held_shares) if v in dropped)
+        out = msg.UnmaskResponse(
+            sender=d.me,
+            session_id=d.session_id,
+            seed_owners=seed_owners,
+            seed_shares=tuple(d.held_shares[v][0] for v in seed_owners),
+            key_owners=key_owners,
+            key_shares=tuple(d.held_shares[v][1] for v in key_owners),
+        )
+        return Completed(d), out
+
+    def _check_signatures(self, message: msg.UnmaskRequest) -> None:
+        """At least t neighbours must have signed the same survivor set that I signed."""
+        d = self.data
+        payload = derivation.consistency_payload(d.session_id, d.survivors)
+        valid = 0
+        for signer, signature in zip(message.signers, message.signatures):
+            if signer not in d.peers:
+                raise MaliciousServerError(f"consistency signature from non-neighbour {signer}")
+            crypto.verify(d.identity(signer), payload, signature)
+            valid += 1
+        if valid < d.config.threshold:
+            raise AbortedError(
+                f"only {valid} neighbours confirmed the survivor set; threshold is {d.config.threshold}"
+            )
+
+
+class Completed(ClientState):
+    """The client has done its part; the server can finish without it."""
+
+    round = Round.COMPLETED
+
+
+class Aborted(ClientState):
+    """The session failed for this client; it will reveal nothing more."""
+
+    round = Round.ABORTED
+
+    def __init__(self, data: _ClientData, reason: str) -> None:
+        super().__init__(data)
+        self.reason = reason
+
+
+def _check_enough(d: _ClientData, survivors: set[int], where: str) -> None:
+    """Refuse to go on unless at least t of my neighbours survived (Bonawitz's |U| >= t)."""
+    alive = len(survivors & set(d.peers))
+    if alive < d.config.threshold:
+        raise AbortedError(
+            f"only {alive} of my neighbours are {where}; threshold is {d.config.threshold}"
+        )
+
+
+# --- facade -------------------------------------------------------------------
+
+
+class Client:
+    """One client of a secure-aggregation session.
+
+    ``identity_key`` is this client's long-term Ed25519 signing key (32-byte seed);
+    ``identities`` gives every peer's verify key, from the application, so that
+    the server cannot substitute keys.
+    """
+
+    def __init__(
+        self,
+        config: SecAggConfig,
+        client_id: int,
+        identity_key: bytes,
+        identities: IdentityLookup,
+    ) -> None:
+        ensure(isinstance(config, SecAggConfig), "config must be a SecAggConfig",
+               raising=SecAggTypeError)
+        ensure(type(client_id) is int and 0 <= client_id < config.num_clients,
+               f"client_id must be in [0, {config.num_clients}), got {client_id!r}")
+        ensure(isinstance(identity_key, bytes) and len(identity_key) == crypto.SIGN_SECRET_BYTES,
+               f"identity_key must be a {crypto.SIGN_SECRET_BYTES}-byte Ed25519 seed",
+               raising=SecAggTypeError)
+        data = _ClientData(config, config.digest(), client_id, identity_key, identities)
+        self._state: ClientState = AdvertiseKeys(data)
+
+    @property
+    def state_name(self) -> str:
+        return self._state.name
+
+    @property
+    def round(self) -> Round:
+        return self._state.round
+
+    @property
+    def abort_reason(self) -> str | None:
+        return self._state.reason if isinstance(self._state, Aborted) else None
+
+    def start(self) -> bytes:
+        """Begin the session: returns the round-0 message for the server."""
+        return self._step(lambda s: s.start())
+
+    def set_input(self, x: np.ndarray, weight: float = 1.0) -> bytes | None:
+        """Give this client's vector and weight; returns the masked input if it is due now.
+
+        ``weight * x`` is clipped to ``[-clip, clip]`` and encoded; ``weight`` must be
+        in ``[0, max_weight]``.
+        """
+        cfg = self._state.data.config
+        arr = np.asarray(x)
+        ensure(arr.ndim == 1 and arr.shape[0] == cfg.vector_length,
+               f"input must be a vector of length {cfg.vector_length}, got shape {arr.shape}")
+        ensure(isinstance(weight, (int, float, np.floating)) and 0 <= weight <= cfg.max_weight,
+               f"weight must be a number in [0, {cfg.max_weight}], got {weight!r}")
+        encoded, _ = derivation.encode_input(cfg, arr, float(weight))
+        return self._step(lambda s: s.set_input(encoded))
+
+    def set_encoded_input(self, encoded: np.ndarray) -> bytes | None:
+        """Give an already encoded input: integers mod 2^bits, the weight element last."""
+        cfg = self._state.data.config
+        ensure(isinstance(encoded, np.ndarray) and encoded.dtype == storage_dtype(cfg.bits),
+               f"encoded input must be a {storage_dtype(cfg.bits)} array", raising=SecAggTypeError)
+        ensure(encoded.shape == (cfg.encoded_length,),
+               f"encoded input must have shape ({cfg.encoded_length},), got {encoded.shape}")
+        ensure(cfg.bits == 64 or not np.any(encoded >> np.uint64(cfg.bits)),
+               f"encoded input has values of {cfg.bits} bits or more")
+        return self._step(lambda s: s.set_input(np.ascontiguousarray(encoded).copy()))
+
+    def handle(self, data: bytes) -> bytes | None:
+        """Process one message from the server; returns the reply, if any."""
+        if isinstance(self._state, (Aborted, Completed)):
+            raise LocalProtocolError(f"the client is {self.state_name}: it handles no more messages")
+        try:
+            message = wire.decode(data)
+        except ProtocolError as exc:
+            self._abort(str(exc))
+            raise
+        if isinstance(message, msg.Abort):
+            self._abort(f"server aborted: {message.reason}")
+            return None
+        return self._step(lambda s: s.handle(message))
+
+    def abort(self, reason: str = "aborted by the application") -> bytes:
+        """Give up on the session; returns an ``Abort`` message for the server."""
+        self._abort(reason)
+        return wire.encode(msg.Abort(reason[:1000]))
+
+    def _abort(self, reason: str) -> None:
+        if not isinstance(self._state, Aborted):
+            self._state = Aborted(self._state.data, reason)
+
+    def _step(self, action) -> bytes | None:
+        try:
+            state, out = action(self._state)
+        except ProtocolError as exc:
+            self._abort(str(exc))
+            raise
+        check_transition(self._state.round, state.round)
+        self._state = state
+        return None if out is None else wire.encode(out)
