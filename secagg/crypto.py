@@ -46,6 +46,7 @@ __all__ = [
     "SigningKeyPair",
     "random_bytes",
     "generate_kx_keypair",
+    "kx_public_key",
     "kx_agree",
     "generate_signing_keypair",
     "sign",
@@ -105,6 +106,12 @@ def generate_kx_keypair() -> KeyPair:
     """A fresh X25519 key pair from the OS CSPRNG."""
     secret = nacl.utils.random(KX_SECRET_BYTES)
     return KeyPair(secret=secret, public=_sodium.crypto_scalarmult_base(secret))
+
+
+def kx_public_key(secret: bytes) -> bytes:
+    """The X25519 public key of ``secret`` (to check a reconstructed key against its advert)."""
+    secret = _ensure_bytes(secret, "secret", KX_SECRET_BYTES)
+    return _sodium.crypto_scalarmult_base(secret)
 
 
 def kx_agree(secret: bytes, peer_public: bytes) -> bytes:
