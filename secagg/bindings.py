@@ -11,6 +11,7 @@ Sections are grouped by C module, in the order of ``csrc/cdef/``.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,6 +24,9 @@ __all__ = [
     "CHACHA20_NONCEBYTES",
     "CHACHA20_BLOCKBYTES",
     "secagg_chacha20_keystream",
+    "MASK_MAX_BLOCKS",
+    "secagg_mask_accumulate",
+    "secagg_runtime_implementations",
     "FIXEDPOINT_MAX_LENGTH",
     "FIXEDPOINT_SEEDBYTES",
     "secagg_fixedpoint_encode",
@@ -98,8 +102,15 @@ CHACHA20_NONCEBYTES: int = lib.secagg_chacha20_noncebytes()
 CHACHA20_BLOCKBYTES: int = lib.secagg_chacha20_blockbytes()
 
 
-def secagg_chacha20_keystream(key: bytes, nonce: bytes, length: int, counter: int = 0) -> bytes:
-    """``length`` bytes of RFC 8439 ChaCha20 keystream from block ``counter``."""
+def secagg_chacha20_keystream(
+    key: bytes, nonce: bytes, length: int, counter: int = 0, *, impl: str | None = None
+) -> bytes:
+    """``length`` bytes of RFC 8439 ChaCha20 keystream from block ``counter``.
+
+    ``impl`` names an implementation (see ``secagg_runtime_implementations``);
+    None picks the fastest. All of them give the same bytes.
+    """
+    impl_id = _impl_id(impl)
     key = _ensure_bytes(key, "key", CHACHA20_KEYBYTES)
     nonce = _ensure_bytes(nonce, "nonce", CHACHA20_NONCEBYTES)
     length = _ensure_int(length, "length", 0, 2**62)
@@ -110,7 +121,7 @@ def secagg_chacha20_keystream(key: bytes, nonce: bytes, length: int, counter: in
             f"{length} bytes from block {counter} would overflow the 32-bit block counter"
         )
     out = ffi.new("uint8_t[]", max(length, 1))
-    rc = lib.secagg_chacha20_keystream(out, length, key, nonce, counter)
+    rc = lib.secagg_chacha20_keystream_impl(impl_id, out, length, key, nonce, counter)
     ensure(rc == 0, "secagg_chacha20_keystream rejected its arguments")
     return ffi.buffer(out, length)[:]
 
@@ -314,3 +325,121 @@ def secagg_shamir_combine(secret: np.ndarray, shares: np.ndarray, lagrange: np.n
         t, chunks,
     )
     ensure(rc == 0, f"secagg_shamir_combine: values must be < {SHAMIR_PRIME}")
+
+
+# --- mask ---------------------------------------------------------------------
+
+MASK_MAX_BLOCKS: int = 2**32  # ChaCha20 blocks in one mask stream (32-bit counter)
+_MIN_SLICE = 4096  # elements per thread below which threads cost more than they save
+_SLICE_ALIGN = 16  # elements: a whole ChaCha20 block for uint32 and two for uint64
+
+
+def _ensure_mask_batch(keys: object, signs: object) -> tuple[bytes, np.ndarray]:
+    """Check keys (32-byte bytes) and signs (+1/-1 ints) and pack them for C."""
+    ensure(
+        not isinstance(keys, (bytes, bytearray, memoryview, str)),
+        "keys must be a sequence of 32-byte keys, not one bytes object",
+        raising=SecAggTypeError,
+    )
+    try:
+        keys, signs = list(keys), list(signs)  # type: ignore[call-overload]
+    except TypeError:
+        raise SecAggTypeError("keys and signs must be sequences") from None
+    ensure(len(keys) == len(signs), f"got {len(keys)} keys but {len(signs)} signs")
+    blob = b"".join(_ensure_bytes(k, f"keys[{i}]", CHACHA20_KEYBYTES) for i, k in enumerate(keys))
+    for i, sign in enumerate(signs):
+        ensure(
+            isinstance(sign, (int, np.integer)) and not isinstance(sign, (bool, np.bool_)),
+            f"signs[{i}] must be an int, got {type(sign).__name__}",
+            raising=SecAggTypeError,
+        )
+        ensure(sign in (1, -1), f"signs[{i}] must be +1 or -1, got {sign}")
+    return blob, np.array(signs, dtype=np.int8)
+
+
+def secagg_mask_accumulate(
+    acc: np.ndarray,
+    keys: object,
+    signs: object,
+    bits: int,
+    *,
+    offset: int = 0,
+    threads: int = 1,
+    impl: str | None = None,
+) -> None:
+    """acc += sign * mask(key) mod 2^bits for every (key, sign), in place (semantics in mask.h).
+
+    ``acc`` holds elements ``offset ..`` of the full vector. ``threads`` > 1 splits
+    it into block-aligned slices run in parallel (the C call releases the GIL).
+    Calls secagg_mask_accumulate_u32 or _u64 as ``bits`` requires.
+    """
+    impl_id = _impl_id(impl)
+    bits = _ensure_int(bits, "bits", 1, 64)
+    acc = _ensure_aligned(_ensure_vector(acc, "acc", bits, writable=True), "acc")
+    offset = _ensure_int(offset, "offset", 0, 2**64 - 1)
+    threads = _ensure_int(threads, "threads", 1, 1024)
+    blob, sign_arr = _ensure_mask_batch(keys, signs)
+    m = len(acc)
+    per_block = CHACHA20_BLOCKBYTES // acc.itemsize
+    ensure(
+        offset + m <= MASK_MAX_BLOCKS * per_block,
+        f"elements {offset}..{offset + m - 1} run past the {MASK_MAX_BLOCKS * per_block} "
+        f"elements of one mask stream",
+    )
+    if m == 0 or not blob:
+        return
+    fn, ctype = (
+        (lib.secagg_mask_accumulate_u32, "uint32_t *")
+        if bits <= 32
+        else (lib.secagg_mask_accumulate_u64, "uint64_t *")
+    )
+    keys_c = ffi.from_buffer(blob)
+    signs_c = ffi.cast("int8_t *", ffi.from_buffer(sign_arr))
+    nkeys = len(sign_arr)
+
+    def run(lo: int, hi: int) -> int:
+        return fn(_ptr(acc[lo:hi], ctype), hi - lo, offset + lo, bits, keys_c, signs_c, nkeys,
+                  impl_id)
+
+    nslices = max(1, min(threads, m // _MIN_SLICE))
+    if nslices == 1:
+        rcs = [run(0, m)]
+    else:
+        step = -(-m // nslices // _SLICE_ALIGN) * _SLICE_ALIGN
+        # Keep slices starting on block boundaries of the full vector.
+        first = (-offset) % _SLICE_ALIGN
+        cuts = [0] + list(range(first + step, m, step)) + [m]
+        with ThreadPoolExecutor(max_workers=len(cuts) - 1) as pool:
+            rcs = list(pool.map(run, cuts[:-1], cuts[1:]))
+    ensure(all(rc == 0 for rc in rcs), "secagg_mask_accumulate rejected its arguments")
+
+
+# --- runtime ------------------------------------------------------------------
+
+_IMPL_IDS: dict[str, int] = {
+    ffi.string(lib.secagg_runtime_impl_name(i)).decode(): i
+    for i in range(lib.secagg_runtime_impl_count())
+}
+
+
+def secagg_runtime_implementations() -> list[str]:
+    """Names of the kernel implementations this CPU can run, fastest first."""
+    return [
+        name
+        for name, i in sorted(_IMPL_IDS.items(), key=lambda item: -item[1])
+        if lib.secagg_runtime_impl_available(i)
+    ]
+
+
+def _impl_id(impl: object) -> int:
+    """The C id of implementation ``impl`` (a name, or None for the fastest)."""
+    if impl is None:
+        return lib.SECAGG_IMPL_BEST
+    ensure(isinstance(impl, str), f"impl must be a str or None, got {type(impl).__name__}",
+           raising=SecAggTypeError)
+    ensure(impl in _IMPL_IDS, f"impl must be one of {sorted(_IMPL_IDS)}, got {impl!r}")
+    ensure(
+        lib.secagg_runtime_impl_available(_IMPL_IDS[impl]),
+        f"impl {impl!r} does not run on this CPU; available: {secagg_runtime_implementations()}",
+    )
+    return _IMPL_IDS[impl]

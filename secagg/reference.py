@@ -17,6 +17,8 @@ __all__: list[str] = [
     "reference_pack",
     "reference_unpack",
     "shamir_interpolate",
+    "reference_chacha20_blocks",
+    "reference_accumulate_masks",
 ]
 
 
@@ -85,3 +87,56 @@ def shamir_interpolate(
                 den = den * (xi - xj) % prime
         total = (total + yi * num * pow(den, -1, prime)) % prime
     return total
+
+
+# --- mask ---------------------------------------------------------------------
+
+
+def _rotl(x: np.ndarray, n: int) -> np.ndarray:
+    return (x << np.uint32(n)) | (x >> np.uint32(32 - n))
+
+
+def reference_chacha20_blocks(key: bytes, nonce: bytes, counter: int, nblocks: int) -> np.ndarray:
+    """RFC 8439 ChaCha20 blocks counter .. counter+nblocks-1 as uint32 words, shape (nblocks, 16).
+
+    Written from the RFC with numpy, independent of the C core, so it can check it.
+    """
+    const = np.frombuffer(b"expand 32-byte k", dtype="<u4")
+    init = np.empty((16, nblocks), dtype=np.uint32)
+    init[0:4] = const[:, None]
+    init[4:12] = np.frombuffer(key, dtype="<u4")[:, None]
+    init[12] = (counter + np.arange(nblocks, dtype=np.uint64)).astype(np.uint32)
+    init[13:16] = np.frombuffer(nonce, dtype="<u4")[:, None]
+    x = [row.copy() for row in init]
+
+    def quarter(a: int, b: int, c: int, d: int) -> None:
+        x[a] += x[b]; x[d] = _rotl(x[d] ^ x[a], 16)  # noqa: E702
+        x[c] += x[d]; x[b] = _rotl(x[b] ^ x[c], 12)  # noqa: E702
+        x[a] += x[b]; x[d] = _rotl(x[d] ^ x[a], 8)  # noqa: E702
+        x[c] += x[d]; x[b] = _rotl(x[b] ^ x[c], 7)  # noqa: E702
+
+    for _ in range(10):
+        for a, b, c, d in ((0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
+                           (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14)):
+            quarter(a, b, c, d)
+    return (np.stack(x) + init).T.copy()
+
+
+def reference_accumulate_masks(
+    acc: np.ndarray, keys: list[bytes], signs: list[int], bits: int
+) -> np.ndarray:
+    """(acc + sum_k signs[k] * mask(keys[k])) mod 2^bits, from the numpy ChaCha20 above.
+
+    Element i of a mask: little-endian word i (32-bit if bits <= 32, else 64-bit)
+    of the keystream with the zero nonce from block 0, reduced mod 2^bits.
+    """
+    dtype = np.uint32 if bits <= 32 else np.uint64
+    m = len(acc)
+    words = m if bits <= 32 else 2 * m
+    total = np.asarray(acc).astype(np.uint64)
+    for key, sign in zip(keys, signs, strict=True):
+        ks = reference_chacha20_blocks(key, bytes(12), 0, -(-words // 16)).reshape(-1)[:words]
+        wide = ks.astype("<u4").view("<u8").astype(np.uint64) if bits > 32 else None
+        mask = ks.astype(np.uint64) if wide is None else wide
+        total = total + mask if sign > 0 else total - mask  # wraps mod 2^64
+    return (total & np.uint64(2**bits - 1)).astype(dtype)
