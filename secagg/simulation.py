@@ -209,7 +209,8 @@ def simulate(
     weighted = np.clip(inputs[survivors].astype(np.float64) * w[survivors, None],
                        -secagg_config.clip, secagg_config.clip)
     error = float(np.max(np.abs(weighted.sum(axis=0) - outcome.result.sum))) if survivors else 0.0
-    active = [c for c in range(n) if outcome.upload_bytes[c] > 0]
+    # Per-client figures over the survivors: the clients that ran every stage they were asked to.
+    active = survivors or [c for c in range(n) if outcome.upload_bytes[c] > 0]
     return SimulationResult(
         sum=outcome.result.sum,
         weight_sum=outcome.result.weight_sum,
