@@ -33,7 +33,9 @@ def graph_table() -> str:
             except SecAggValueError:
                 tc = "infeasible"
             server = "malicious" if mal else "curious"
-            rows.append(f"| {n:,} | {d:.2f} | {c:.2f} | {server} | {p.kind} | {p.k} | {p.t} | {tc} |")
+            rows.append(
+                f"| {n:,} | {d:.2f} | {c:.2f} | {server} | {p.kind} | {p.k} | {p.t} | {tc} |"
+            )
     return "\n".join(rows)
 
 

@@ -52,6 +52,14 @@ def test_kx_agreement_is_symmetric_and_pair_specific():
     assert a.secret.hex() not in repr(a)
 
 
+def test_kx_public_key_recomputes_the_advertised_key():
+    a, b = crypto.generate_kx_keypair(), crypto.generate_kx_keypair()
+    assert crypto.kx_public_key(a.secret) == a.public
+    assert crypto.kx_public_key(b.secret) != a.public
+    with pytest.raises(SecAggValueError):
+        crypto.kx_public_key(bytes(31))
+
+
 def test_kx_matches_x25519_of_cryptography():
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
