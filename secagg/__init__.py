@@ -1,25 +1,59 @@
 """secagg: secure aggregation for federated learning (SecAgg, SecAgg+).
 
-The public API is re-exported here; everything else is private.
+A server learns the sum of its clients' vectors and nothing about any one of
+them, even when clients drop out. ``Client`` and ``Server`` are sans-I/O state
+machines (bytes in, bytes out); ``simulate`` runs a whole session in memory.
+The public API is re-exported here; modules and names starting with ``_`` are
+private.
 """
 
+from secagg.client import Client
+from secagg.config import SecAggConfig
 from secagg.errors import (
+    AbortedError,
+    BadSignatureError,
+    DecryptionError,
     LocalProtocolError,
+    MaliciousServerError,
+    MalformedMessageError,
     ProtocolError,
     RemoteProtocolError,
     SecAggError,
     SecAggTypeError,
     SecAggValueError,
+    SessionMismatchError,
+    UnexpectedMessageError,
 )
+from secagg.rounds import Round
+from secagg.server import AggregationResult, DropReason, Server
+from secagg.simulation import SimulationConfig, SimulationResult, simulate
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    # protocol
+    "SecAggConfig",
+    "Client",
+    "Server",
+    "Round",
+    "DropReason",
+    "AggregationResult",
+    "SimulationConfig",
+    "SimulationResult",
+    "simulate",
+    # errors
     "SecAggError",
     "SecAggTypeError",
     "SecAggValueError",
     "ProtocolError",
     "LocalProtocolError",
     "RemoteProtocolError",
+    "MalformedMessageError",
+    "UnexpectedMessageError",
+    "SessionMismatchError",
+    "MaliciousServerError",
+    "BadSignatureError",
+    "DecryptionError",
+    "AbortedError",
 ]

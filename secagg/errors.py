@@ -17,6 +17,11 @@ __all__ = [
     "RemoteProtocolError",
     "BadSignatureError",
     "DecryptionError",
+    "MalformedMessageError",
+    "UnexpectedMessageError",
+    "SessionMismatchError",
+    "MaliciousServerError",
+    "AbortedError",
     "ensure",
 ]
 

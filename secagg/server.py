@@ -205,6 +205,8 @@ class CollectMaskedInputs(ServerState):
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
         d.survivors = sorted(self._received)
+        _require(len(d.survivors) > d.config.threshold,
+                 f"only {len(d.survivors)} masked inputs arrived; need more than t={d.config.threshold}")
         d.survivor_set = msg.encode_ids(d.survivors)
         _check_recoverable(d, set(d.survivors))
         if d.config.consistency_check:

@@ -69,9 +69,9 @@ class SimulationConfig:
 
 @dataclass(frozen=True)
 class SessionOutcome:
-    """What ``run_session`` observed."""
+    """What ``run_session`` observed; ``result`` is None if the session aborted."""
 
-    result: AggregationResult
+    result: AggregationResult | None
     server: Server
     clients: list[Client]
     client_seconds: list[float]
@@ -123,7 +123,8 @@ def run_session(
     """Run one session; ``vanish`` maps client -> stage from which it sends nothing.
 
     With ``encoded=True``, ``inputs`` are already integers mod 2^bits with the
-    weight element last. Raises ``AbortedError`` if the server aborts.
+    weight element last. If the server aborts, ``result`` is None and
+    ``server.result()`` raises ``AbortedError`` with the reason.
     """
     n = config.num_clients
     vanish = dict(vanish or {})
@@ -167,7 +168,7 @@ def run_session(
         server_seconds += time.perf_counter() - start
         for i, data in outgoing.items():
             act(i, lambda c: c.handle(data))
-    result = server.result()
+    result = server.result() if server.round is Round.COMPLETED else None
     return SessionOutcome(result, server, clients, seconds, server_seconds, upload)
 
 
@@ -204,16 +205,17 @@ def simulate(
         secagg_config, inputs, weights, {int(i): config.dropout_stage for i in vanished},
         server_threads=config.server_threads,
     )
-    survivors = list(outcome.result.survivors)
+    result = outcome.server.result()  # raises AbortedError if the session aborted
+    survivors = list(result.survivors)
     w = np.ones(n) if weights is None else weights
     weighted = np.clip(inputs[survivors].astype(np.float64) * w[survivors, None],
                        -secagg_config.clip, secagg_config.clip)
-    error = float(np.max(np.abs(weighted.sum(axis=0) - outcome.result.sum))) if survivors else 0.0
+    error = float(np.max(np.abs(weighted.sum(axis=0) - result.sum))) if survivors else 0.0
     # Per-client figures over the survivors: the clients that ran every stage they were asked to.
     active = survivors or [c for c in range(n) if outcome.upload_bytes[c] > 0]
     return SimulationResult(
-        sum=outcome.result.sum,
-        weight_sum=outcome.result.weight_sum,
+        sum=result.sum,
+        weight_sum=result.weight_sum,
         survivors=survivors,
         k=secagg_config.degree,
         t=secagg_config.threshold,
