@@ -9,6 +9,14 @@
 
 #define MAX_ELEMS ((uint64_t)1 << 56)
 
+/* On a little-endian host the whole-byte formats are the memory layout (memcpy). */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_LE 1
+#else
+#define HOST_LE 0
+#endif
+
 static inline uint32_t load32_le(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
@@ -76,15 +84,24 @@ int secagg_pack_encode_u32(uint8_t *out, const uint32_t *v, size_t m, unsigned b
         return -1;
     uint32_t seen = 0;
     if (bits == 32) {
-        for (size_t i = 0; i < m; i++)
-            store32_le(out + 4 * i, v[i]);
+        if (HOST_LE) {
+            memcpy(out, v, 4 * m);
+        } else {
+            for (size_t i = 0; i < m; i++)
+                store32_le(out + 4 * i, v[i]);
+        }
         return 0;
     }
     if (bits == 16) {
         for (size_t i = 0; i < m; i++) {
             seen |= v[i];
-            out[2 * i] = (uint8_t)v[i];
-            out[2 * i + 1] = (uint8_t)(v[i] >> 8);
+            if (HOST_LE) {
+                uint16_t h = (uint16_t)v[i];
+                memcpy(out + 2 * i, &h, 2);
+            } else {
+                out[2 * i] = (uint8_t)v[i];
+                out[2 * i + 1] = (uint8_t)(v[i] >> 8);
+            }
         }
     } else if (bits == 8) {
         for (size_t i = 0; i < m; i++) {
@@ -112,9 +129,13 @@ int secagg_pack_encode_u64(uint8_t *out, const uint64_t *v, size_t m, unsigned b
         return -1;
     uint64_t seen = 0;
     if (bits == 64) {
-        for (size_t i = 0; i < m; i++) {
-            store32_le(out + 8 * i, (uint32_t)v[i]);
-            store32_le(out + 8 * i + 4, (uint32_t)(v[i] >> 32));
+        if (HOST_LE) {
+            memcpy(out, v, 8 * m);
+        } else {
+            for (size_t i = 0; i < m; i++) {
+                store32_le(out + 8 * i, (uint32_t)v[i]);
+                store32_le(out + 8 * i + 4, (uint32_t)(v[i] >> 32));
+            }
         }
         return 0;
     }
@@ -184,13 +205,24 @@ int secagg_pack_decode_u32(uint32_t *out, const uint8_t *in, size_t nbytes, size
     if (out == NULL || in == NULL)
         return -1;
     if (bits == 32) {
-        for (size_t i = 0; i < m; i++)
-            out[i] = load32_le(in + 4 * i);
+        if (HOST_LE) {
+            memcpy(out, in, 4 * m);
+        } else {
+            for (size_t i = 0; i < m; i++)
+                out[i] = load32_le(in + 4 * i);
+        }
         return 0;
     }
     if (bits == 16) {
-        for (size_t i = 0; i < m; i++)
-            out[i] = (uint32_t)in[2 * i] | ((uint32_t)in[2 * i + 1] << 8);
+        for (size_t i = 0; i < m; i++) {
+            if (HOST_LE) {
+                uint16_t h;
+                memcpy(&h, in + 2 * i, 2);
+                out[i] = h;
+            } else {
+                out[i] = (uint32_t)in[2 * i] | ((uint32_t)in[2 * i + 1] << 8);
+            }
+        }
         return 0;
     }
     if (bits == 8) {
@@ -214,8 +246,13 @@ int secagg_pack_decode_u64(uint64_t *out, const uint8_t *in, size_t nbytes, size
     if (out == NULL || in == NULL)
         return -1;
     if (bits == 64) {
-        for (size_t i = 0; i < m; i++)
-            out[i] = (uint64_t)load32_le(in + 8 * i) | ((uint64_t)load32_le(in + 8 * i + 4) << 32);
+        if (HOST_LE) {
+            memcpy(out, in, 8 * m);
+        } else {
+            for (size_t i = 0; i < m; i++)
+                out[i] = (uint64_t)load32_le(in + 8 * i) |
+                         ((uint64_t)load32_le(in + 8 * i + 4) << 32);
+        }
         return 0;
     }
     reader r = {in, in + nbytes, 0, 0};

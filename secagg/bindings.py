@@ -135,7 +135,8 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _ensure_aligned(arr: np.ndarray, name: str) -> np.ndarray:
     """Refuse arrays whose data is not aligned for their dtype (C would load them unaligned)."""
-    ensure(arr.flags.aligned, f"{name} must be aligned for {arr.dtype} (use numpy.require)")
+    if not arr.flags.aligned:
+        raise SecAggValueError(f"{name} must be aligned for {arr.dtype} (use numpy.require)")
     return arr
 
 
@@ -161,11 +162,11 @@ def _ensure_fixedpoint_params(clip: float, scale: float, bits: int) -> tuple[flo
     scale = _ensure_real(scale, "scale")
     bits = _ensure_int(bits, "bits", 1, 64)
     top = clip * scale
-    ensure(
-        math.isfinite(top) and math.ceil(top) <= 2 ** (bits - 1) - 1,
-        f"clip*scale too large for {bits} bits: ceil({clip!r} * {scale!r}) = "
-        f"{math.ceil(top) if math.isfinite(top) else top} must be <= 2^{bits - 1} - 1",
-    )
+    if not (math.isfinite(top) and math.ceil(top) <= 2 ** (bits - 1) - 1):
+        raise SecAggValueError(
+            f"clip*scale too large for {bits} bits: ceil({clip!r} * {scale!r}) = "
+            f"{math.ceil(top) if math.isfinite(top) else top} must be <= 2^{bits - 1} - 1"
+        )
     return clip, scale, bits
 
 
@@ -173,17 +174,14 @@ def secagg_fixedpoint_encode(
     x: np.ndarray, clip: float, scale: float, bits: int, seed: bytes
 ) -> tuple[np.ndarray, int]:
     """Encode a float32/float64 vector mod 2^bits; returns (encoded, number clipped)."""
-    ensure(
-        isinstance(x, np.ndarray) and x.dtype in _FLOAT_DTYPES,
-        f"x must be a numpy.ndarray of float32 or float64, got "
-        f"{x.dtype if isinstance(x, np.ndarray) else type(x).__name__}",
-        raising=SecAggTypeError,
-    )
+    if not (isinstance(x, np.ndarray) and x.dtype in _FLOAT_DTYPES):
+        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise SecAggTypeError(f"x must be a numpy.ndarray of float32 or float64, got {got}")
     x = _ensure_aligned(_ensure_array(x, "x", x.dtype), "x")
     clip, scale, bits = _ensure_fixedpoint_params(clip, scale, bits)
     seed = _ensure_bytes(seed, "seed", FIXEDPOINT_SEEDBYTES)
     m = x.shape[0]
-    ensure(m <= FIXEDPOINT_MAX_LENGTH, f"x may have at most 2^36 elements, got {m}")
+    ensure(m <= FIXEDPOINT_MAX_LENGTH, "x may have at most 2^36 elements")
     dtype = storage_dtype(bits)
     out = np.empty(m, dtype=dtype)
     n_clipped = ffi.new("size_t *")
@@ -238,7 +236,7 @@ def secagg_pack_encode(v: np.ndarray, bits: int) -> bytes:
     bits = _ensure_int(bits, "bits", 1, 64)
     v = _ensure_aligned(_ensure_vector(v, "v", bits), "v")
     m = v.shape[0]
-    ensure(m <= PACK_MAX_LENGTH, f"v may have at most 2^56 elements, got {m}")
+    ensure(m <= PACK_MAX_LENGTH, "v may have at most 2^56 elements")
     out = np.empty(secagg_pack_size(m, bits), dtype=np.uint8)
     if bits <= 32:
         rc = lib.secagg_pack_encode_u32(_ptr(out, "uint8_t *"), _ptr(v, "uint32_t *"), m, bits)
@@ -252,10 +250,10 @@ def secagg_pack_decode(data: bytes, m: int, bits: int) -> np.ndarray:
     """Unpack m bits-bit values from ``data``; refuses a wrong length and non-zero pad bits."""
     data = _ensure_bytes(data, "data")
     size = secagg_pack_size(m, bits)
-    ensure(
-        len(data) == size,
-        f"data must be {size} bytes for {m} values of {bits} bits, got {len(data)}",
-    )
+    if len(data) != size:
+        raise SecAggValueError(
+            f"data must be {size} bytes for {m} values of {bits} bits, got {len(data)}"
+        )
     out = np.empty(m, dtype=storage_dtype(bits))
     src = ffi.cast("uint8_t *", ffi.from_buffer(data))
     if bits <= 32:

@@ -24,6 +24,8 @@ from secagg.errors import SecAggTypeError, ensure
 
 __all__ = ["encode", "decode", "FixedPoint"]
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def encode(
     x: np.ndarray, *, clip: float, scale: float, bits: int, seed: bytes | None = None
@@ -39,11 +41,8 @@ def encode(
         f"x must be a numpy.ndarray, got {type(x).__name__}",
         raising=SecAggTypeError,
     )
-    ensure(
-        x.dtype in (np.dtype(np.float32), np.dtype(np.float64)),
-        f"x must have dtype float32 or float64, got {x.dtype}",
-        raising=SecAggTypeError,
-    )
+    if x.dtype not in _FLOAT_DTYPES:
+        raise SecAggTypeError(f"x must have dtype float32 or float64, got {x.dtype}")
     ensure(x.ndim == 1, f"x must be 1-D, got shape {x.shape}")
     x = np.require(x, requirements=["C", "A"])
     if seed is None:
