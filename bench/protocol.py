@@ -1,0 +1,93 @@
+"""Protocol benchmarks of issue 3, run as a script (they take minutes, not seconds).
+
+    .venv/bin/python bench/protocol.py client     # complete graph, n=100, m=1e6, b=32
+    .venv/bin/python bench/protocol.py server     # same, 30% drop after sharing keys
+    .venv/bin/python bench/protocol.py memory     # server memory vs n*m (tracemalloc)
+    .venv/bin/python bench/protocol.py secaggplus # SecAgg+, n=10,000, m=100,000, 5% dropout
+
+Each prints one JSON object. Figures go to docs/benchmarks.md with the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from secagg.simulation import SimulationConfig, simulate
+
+
+def _inputs(n: int, m: int) -> np.ndarray:
+    return np.random.default_rng(0).uniform(-1, 1, size=(n, m)).astype(np.float32)
+
+
+def client() -> dict:
+    r = simulate(_inputs(100, 1_000_000), None, SimulationConfig(graph="complete", seed=1))
+    return {"scenario": "client", "n": 100, "m": 1_000_000, "bits": r.bits,
+            "client_seconds_median": r.client_seconds, "goal_seconds": 0.25,
+            "upload_bytes_per_client": r.upload_bytes_per_client,
+            "packed_vector_bytes": -(-(1_000_001) * r.bits // 8)}
+
+
+def server() -> dict:
+    r = simulate(_inputs(100, 1_000_000), None,
+                 SimulationConfig(graph="complete", dropout=0.3, dropout_stage="masked", seed=1))
+    return {"scenario": "server", "n": 100, "m": 1_000_000, "dropped": 100 - len(r.survivors),
+            "server_seconds": r.server_seconds, "goal_seconds": 3.0,
+            "client_seconds_median": r.client_seconds, "max_abs_error": r.max_abs_error}
+
+
+def memory() -> dict:
+    """Peak memory the server allocates, against the n*m bytes it must never hold."""
+    from secagg import server as server_module
+
+    out = {"scenario": "memory", "rows": []}
+    for n, m in ((50, 200_000), (100, 200_000), (100, 400_000)):
+        inputs = _inputs(n, m)
+        tracemalloc.start()
+        peaks = []
+        original_receive = server_module.Server.receive
+        original_close = server_module.Server.close_round
+
+        def timed(fn):
+            def wrapper(self, *args, **kwargs):
+                before = tracemalloc.get_traced_memory()[0]
+                tracemalloc.reset_peak()
+                try:
+                    return fn(self, *args, **kwargs)
+                finally:
+                    peaks.append(tracemalloc.get_traced_memory()[1] - before)
+            return wrapper
+
+        server_module.Server.receive = timed(original_receive)
+        server_module.Server.close_round = timed(original_close)
+        try:
+            simulate(inputs, None, SimulationConfig(graph="complete", dropout=0.3, seed=1))
+        finally:
+            server_module.Server.receive = original_receive
+            server_module.Server.close_round = original_close
+            tracemalloc.stop()
+        out["rows"].append({"n": n, "m": m, "n_times_m_bytes": 4 * n * m,
+                            "server_call_peak_bytes": max(peaks)})
+    return out
+
+
+def secaggplus() -> dict:
+    start = time.perf_counter()
+    r = simulate(_inputs(10_000, 100_000), None,
+                 SimulationConfig(graph="harary", dropout=0.05, dropout_stage="masked", seed=1))
+    total = time.perf_counter() - start
+    return {"scenario": "secaggplus", "n": 10_000, "m": 100_000, "k": r.k, "t": r.t,
+            "survivors": len(r.survivors), "total_seconds": total, "goal_total_seconds": 600,
+            "server_seconds": r.server_seconds, "goal_server_seconds": 60,
+            "client_seconds_median": r.client_seconds, "max_abs_error": r.max_abs_error}
+
+
+if __name__ == "__main__":
+    scenarios = {"client": client, "server": server, "memory": memory, "secaggplus": secaggplus}
+    if len(sys.argv) != 2 or sys.argv[1] not in scenarios:
+        sys.exit(f"usage: bench/protocol.py {{{','.join(scenarios)}}}")
+    print(json.dumps(scenarios[sys.argv[1]]()))
