@@ -300,6 +300,12 @@ class TestRefuses:
         with pytest.raises(exc):
             decode(v, scale=1.0, bits=16)
 
+    def test_decode_refuses_misaligned(self):
+        v = np.zeros(4 * 5 + 1, dtype=np.uint8)[1:].view(np.uint32)
+        assert not v.flags.aligned
+        with pytest.raises(SecAggValueError, match="aligned"):
+            decode(v, scale=1.0, bits=16)
+
     @pytest.mark.parametrize("scale", [0.0, -1.0, math.nan, math.inf])
     def test_decode_refuses_bad_scale(self, scale):
         with pytest.raises(SecAggValueError):
