@@ -71,17 +71,23 @@ def storage_dtype(bits: int) -> np.dtype:
 
 
 def _ensure_array(arr: object, name: str, dtype: np.dtype, *, writable: bool = False) -> np.ndarray:
-    """Check that ``arr`` is a 1-D C-contiguous ndarray of ``dtype`` (writable if asked)."""
-    ensure(
-        isinstance(arr, np.ndarray),
-        f"{name} must be a numpy.ndarray, got {type(arr).__name__}",
-        raising=SecAggTypeError,
-    )
-    ensure(arr.dtype == dtype, f"{name} must have dtype {dtype}, got {arr.dtype}", raising=SecAggTypeError)
-    ensure(arr.ndim == 1, f"{name} must be 1-D, got shape {arr.shape}")
-    ensure(arr.flags.c_contiguous, f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
-    if writable:
-        ensure(arr.flags.writeable, f"{name} must be writable")
+    """Check that ``arr`` is a 1-D, C-contiguous, aligned ndarray of ``dtype`` (writable if asked).
+
+    Messages are built only on failure: this sits in front of every kernel call.
+    """
+    if not isinstance(arr, np.ndarray):
+        raise SecAggTypeError(f"{name} must be a numpy.ndarray, got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise SecAggTypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
+    if arr.ndim != 1:
+        raise SecAggValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    flags = arr.flags
+    if not flags.c_contiguous:
+        raise SecAggValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if not flags.aligned:
+        raise SecAggValueError(f"{name} must be aligned for {arr.dtype} (use numpy.require)")
+    if writable and not flags.writeable:
+        raise SecAggValueError(f"{name} must be writable")
     return arr
 
 
@@ -100,6 +106,7 @@ def _ptr(arr: np.ndarray, ctype: str):
 CHACHA20_KEYBYTES: int = lib.secagg_chacha20_keybytes()
 CHACHA20_NONCEBYTES: int = lib.secagg_chacha20_noncebytes()
 CHACHA20_BLOCKBYTES: int = lib.secagg_chacha20_blockbytes()
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def secagg_chacha20_keystream(
@@ -120,7 +127,7 @@ def secagg_chacha20_keystream(
         raise SecAggValueError(
             f"{length} bytes from block {counter} would overflow the 32-bit block counter"
         )
-    out = ffi.new("uint8_t[]", max(length, 1))
+    out = _new_uncleared("uint8_t[]", max(length, 1))  # C writes every byte
     rc = lib.secagg_chacha20_keystream_impl(impl_id, out, length, key, nonce, counter)
     ensure(rc == 0, "secagg_chacha20_keystream rejected its arguments")
     return ffi.buffer(out, length)[:]
@@ -131,13 +138,6 @@ def secagg_chacha20_keystream(
 FIXEDPOINT_MAX_LENGTH: int = 2**36  # keystream words available under one seed
 FIXEDPOINT_SEEDBYTES: int = CHACHA20_KEYBYTES
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _ensure_aligned(arr: np.ndarray, name: str) -> np.ndarray:
-    """Refuse arrays whose data is not aligned for their dtype (C would load them unaligned)."""
-    if not arr.flags.aligned:
-        raise SecAggValueError(f"{name} must be aligned for {arr.dtype} (use numpy.require)")
-    return arr
 
 
 def _ensure_real(value: object, name: str) -> float:
@@ -177,7 +177,7 @@ def secagg_fixedpoint_encode(
     if not (isinstance(x, np.ndarray) and x.dtype in _FLOAT_DTYPES):
         got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
         raise SecAggTypeError(f"x must be a numpy.ndarray of float32 or float64, got {got}")
-    x = _ensure_aligned(_ensure_array(x, "x", x.dtype), "x")
+    x = _ensure_array(x, "x", x.dtype)
     clip, scale, bits = _ensure_fixedpoint_params(clip, scale, bits)
     seed = _ensure_bytes(seed, "seed", FIXEDPOINT_SEEDBYTES)
     m = x.shape[0]
@@ -204,7 +204,7 @@ def secagg_fixedpoint_encode(
 def secagg_fixedpoint_decode(v: np.ndarray, scale: float, bits: int) -> np.ndarray:
     """Decode integers mod 2^bits, read as signed bits-bit values, to float64 over scale."""
     bits = _ensure_int(bits, "bits", 1, 64)
-    v = _ensure_aligned(_ensure_vector(v, "v", bits), "v")
+    v = _ensure_vector(v, "v", bits)
     scale = _ensure_real(scale, "scale")
     out = np.empty(v.shape[0], dtype=np.float64)
     if bits <= 32:
@@ -234,7 +234,7 @@ def secagg_pack_size(m: int, bits: int) -> int:
 def secagg_pack_encode(v: np.ndarray, bits: int) -> bytes:
     """Pack a vector of integers < 2^bits into a little-endian bit stream."""
     bits = _ensure_int(bits, "bits", 1, 64)
-    v = _ensure_aligned(_ensure_vector(v, "v", bits), "v")
+    v = _ensure_vector(v, "v", bits)
     m = v.shape[0]
     ensure(m <= PACK_MAX_LENGTH, "v may have at most 2^56 elements")
     out = np.empty(secagg_pack_size(m, bits), dtype=np.uint8)
@@ -373,7 +373,7 @@ def secagg_mask_accumulate(
     """
     impl_id = _impl_id(impl)
     bits = _ensure_int(bits, "bits", 1, 64)
-    acc = _ensure_aligned(_ensure_vector(acc, "acc", bits, writable=True), "acc")
+    acc = _ensure_vector(acc, "acc", bits, writable=True)
     offset = _ensure_int(offset, "offset", 0, 2**64 - 1)
     threads = _ensure_int(threads, "threads", 1, 1024)
     blob, sign_arr = _ensure_mask_batch(keys, signs)
