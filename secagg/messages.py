@@ -271,6 +271,9 @@ class UnmaskRequest(Message):
         _check_id_list(type(self), "signers", self.signers)
         _check_bytes_list(type(self), "signatures", self.signatures, _SIGNATURE)
         _check_same_length(type(self), "signers", "signatures", self.signers, self.signatures)
+        if len(set(self.signers)) != len(self.signers):
+            # One signature repeated must not count twice towards the threshold.
+            raise MalformedMessageError("UnmaskRequest.signers: a signer is listed twice")
 
 
 @dataclass(frozen=True)
