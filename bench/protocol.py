@@ -52,7 +52,7 @@ def memory() -> dict:
         original_receive = server_module.Server.receive
         original_close = server_module.Server.close_round
 
-        def timed(fn):
+        def timed(fn, peaks=peaks):
             def wrapper(self, *args, **kwargs):
                 before = tracemalloc.get_traced_memory()[0]
                 tracemalloc.reset_peak()

@@ -186,7 +186,7 @@ class ShareKeys(_AliveState):
                 derivation.pack_share_plaintext(d.me, v, s, k),
                 derivation.share_associated_data(d.session_id, d.me, v),
             )
-            for v, s, k in zip(holders, seed_shares, key_shares)
+            for v, s, k in zip(holders, seed_shares, key_shares, strict=True)
         )
         out = msg.ShareKeys(d.me, d.session_id, tuple(holders), ciphertexts)
         return MaskedInput(d), out
@@ -213,7 +213,7 @@ class MaskedInput(_AliveState):
             raise AbortedError(
                 f"only {len(message.senders)} neighbours shared keys; threshold is {cfg.threshold}"
             )
-        for v, ciphertext in zip(message.senders, message.ciphertexts):
+        for v, ciphertext in zip(message.senders, message.ciphertexts, strict=True):
             plaintext = crypto.aead_decrypt(
                 d.peers[v].share_key, ciphertext,
                 derivation.share_associated_data(d.session_id, v, d.me),
@@ -303,7 +303,7 @@ class Unmasking(ClientState):
         d = self.data
         payload = derivation.consistency_payload(d.session_id, d.survivors)
         valid = 0
-        for signer, signature in zip(message.signers, message.signatures):
+        for signer, signature in zip(message.signers, message.signatures, strict=True):
             if signer not in d.peers:
                 raise MaliciousServerError(f"consistency signature from non-neighbour {signer}")
             crypto.verify(d.identity(signer), payload, signature)

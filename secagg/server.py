@@ -24,7 +24,13 @@ from secagg import crypto, derivation, packing, prg, shamir, wire
 from secagg import messages as msg
 from secagg.bindings import storage_dtype
 from secagg.config import SecAggConfig
-from secagg.errors import AbortedError, LocalProtocolError, RemoteProtocolError, SecAggTypeError, ensure
+from secagg.errors import (
+    AbortedError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SecAggTypeError,
+    ensure,
+)
 from secagg.graph import Graph
 from secagg.rounds import Round, check_transition
 
@@ -163,7 +169,7 @@ class CollectShares(ServerState):
         inbox: dict[int, tuple[list[int], list[bytes]]] = {v: ([], []) for v in d.sharers}
         for u in sorted(d.sharers):
             share = d.sharers[u]
-            for v, ciphertext in zip(share.receivers, share.ciphertexts):
+            for v, ciphertext in zip(share.receivers, share.ciphertexts, strict=True):
                 if v in inbox:
                     inbox[v][0].append(u)
                     inbox[v][1].append(ciphertext)
@@ -272,9 +278,9 @@ class CollectUnmasking(ServerState):
         seed_shares: dict[int, dict[int, bytes]] = {v: {} for v in self._survivors}
         key_shares: dict[int, dict[int, bytes]] = {v: {} for v in self._dropped}
         for u, response in d.responses.items():
-            for v, share in zip(response.seed_owners, response.seed_shares):
+            for v, share in zip(response.seed_owners, response.seed_shares, strict=True):
                 seed_shares[v][u + 1] = share
-            for v, share in zip(response.key_owners, response.key_shares):
+            for v, share in zip(response.key_owners, response.key_shares, strict=True):
                 key_shares[v][u + 1] = share
         reconstruct = _Reconstruction(cfg.threshold)
         keys: list[bytes] = []
@@ -329,7 +335,10 @@ class _Reconstruction:
         xs = tuple(sorted(shares)[: self._t])
         if xs not in self._cache:
             self._cache[xs] = shamir.Reconstructor(xs)
-        return self._cache[xs].reconstruct([shares[x] for x in xs])
+        try:
+            return self._cache[xs].reconstruct([shares[x] for x in xs])
+        except shamir.InvalidShareError as exc:  # a client sent a bad share: abort, don't escape
+            raise AbortedError(f"shares of {what} are inconsistent: {exc}") from None
 
 
 def _require(condition: bool, reason: str) -> None:

@@ -128,7 +128,7 @@ def run_session(
     """
     n = config.num_clients
     vanish = dict(vanish or {})
-    for client, stage in vanish.items():
+    for stage in vanish.values():
         ensure(stage in STAGES, f"stage must be one of {STAGES}, got {stage!r}")
     gone_at = {c: STAGES.index(s) for c, s in vanish.items()}
     identities = [crypto.generate_signing_keypair() for _ in range(n)]
@@ -161,13 +161,13 @@ def run_session(
         x = inputs[i]
         w = 1.0 if weights is None else float(weights[i])
         act(i, lambda c: c.start())
-        act(i, lambda c: c.set_encoded_input(x) if encoded else c.set_input(x, w))
+        act(i, lambda c, x=x, w=w: c.set_encoded_input(x) if encoded else c.set_input(x, w))
     while server.round not in (Round.COMPLETED, Round.ABORTED):
         start = time.perf_counter()
         outgoing = server.close_round()
         server_seconds += time.perf_counter() - start
         for i, data in outgoing.items():
-            act(i, lambda c: c.handle(data))
+            act(i, lambda c, data=data: c.handle(data))
     result = server.result() if server.round is Round.COMPLETED else None
     return SessionOutcome(result, server, clients, seconds, server_seconds, upload)
 
