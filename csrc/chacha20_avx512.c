@@ -1,7 +1,7 @@
 /* ChaCha20 with AVX-512F: 16 blocks at once, one block per 32-bit lane. */
 #include "chacha20_impl.h"
 
-#if defined(__x86_64__)
+#if SECAGG_X86_SIMD
 #include <immintrin.h>
 
 #define TARGET __attribute__((target("avx512f")))

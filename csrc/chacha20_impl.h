@@ -5,6 +5,14 @@
 
 #include "secagg.h"
 
+/* The x86-64 SIMD paths. -DSECAGG_NO_SIMD builds only the portable core, as
+ * on other CPUs (and lets x86 machines test that build). */
+#if defined(__x86_64__) && !defined(SECAGG_NO_SIMD)
+#define SECAGG_X86_SIMD 1
+#else
+#define SECAGG_X86_SIMD 0
+#endif
+
 /* What an implementation does with each 64-byte keystream block it computes. */
 enum secagg_chacha20_op {
     SECAGG_CHACHA20_STORE = 0, /* dst[0..64) = keystream bytes */
@@ -28,7 +36,7 @@ void secagg_chacha20_state_init(uint32_t state[16], const uint8_t *key, const ui
                                 uint32_t counter);
 
 void secagg_chacha20_ref_blocks(uint8_t *dst, size_t nblocks, const uint32_t state[16], int op);
-#if defined(__x86_64__)
+#if SECAGG_X86_SIMD
 void secagg_chacha20_sse2_blocks(uint8_t *dst, size_t nblocks, const uint32_t state[16], int op);
 void secagg_chacha20_avx2_blocks(uint8_t *dst, size_t nblocks, const uint32_t state[16], int op);
 void secagg_chacha20_avx512_blocks(uint8_t *dst, size_t nblocks, const uint32_t state[16],

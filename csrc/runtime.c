@@ -17,7 +17,7 @@ static _Atomic int cpu_features;
 static int detect_features(void)
 {
     int f = FEATURE_DETECTED;
-#if defined(__x86_64__)
+#if SECAGG_X86_SIMD
     /* These builtins also check that the OS saves the wide registers (XGETBV). */
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse2"))
@@ -46,7 +46,7 @@ static const struct {
     int needs;
 } impls[] = {
     [SECAGG_IMPL_SCALAR] = {{"scalar", secagg_chacha20_ref_blocks}, FEATURE_DETECTED},
-#if defined(__x86_64__)
+#if SECAGG_X86_SIMD
     [SECAGG_IMPL_SSE2] = {{"sse2", secagg_chacha20_sse2_blocks}, FEATURE_SSE2},
     [SECAGG_IMPL_AVX2] = {{"avx2", secagg_chacha20_avx2_blocks}, FEATURE_SSE2 | FEATURE_AVX2},
     [SECAGG_IMPL_AVX512] = {{"avx512", secagg_chacha20_avx512_blocks},
