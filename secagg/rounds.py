@@ -10,7 +10,7 @@ import enum
 
 from secagg.errors import LocalProtocolError
 
-__all__ = ["Round", "TRANSITIONS", "check_transition"]
+__all__ = ["Round", "TRANSITIONS", "check_transition", "diagram"]
 
 
 class Round(enum.Enum):
@@ -42,3 +42,13 @@ def check_transition(old: Round, new: Round) -> None:
     """Raise ``LocalProtocolError`` unless ``old -> new`` is in the table (staying put is allowed)."""
     if new is not old and new not in TRANSITIONS[old]:
         raise LocalProtocolError(f"illegal transition {old.name} -> {new.name}")
+
+
+def diagram() -> str:
+    """The transitions table as a Mermaid state diagram (docs/protocol.md embeds it)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {Round.ADVERTISE_KEYS.name}"]
+    for old, targets in TRANSITIONS.items():
+        for new in sorted(targets, key=lambda r: r.value):
+            lines.append(f"    {old.name} --> {new.name}")
+    lines.append(f"    {Round.COMPLETED.name} --> [*]")
+    return "\n".join(lines)
