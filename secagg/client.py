@@ -167,7 +167,7 @@ class ShareKeys(_AliveState):
                 d.config_digest, v, entry.mask_public_key, entry.enc_public_key
             )
             crypto.verify(d.identity(v), payload, entry.signature)
-            if entry.mask_public_key in (d.mask_keys.public, d.enc_keys.public):
+            if {entry.mask_public_key, entry.enc_public_key} & {d.mask_keys.public, d.enc_keys.public}:
                 raise MaliciousServerError(f"client {v} advertises my own public key")
             shared = crypto.kx_agree(d.enc_keys.secret, entry.enc_public_key)
             d.peers[v] = _Peer(entry.mask_public_key, derivation.share_key(shared, d.session_id))

@@ -78,6 +78,11 @@ class SecAggConfig:
                    f"got {self.degree} (use graph='complete' for a full graph)")
         ensure(1 <= self.threshold <= self.degree,
                f"threshold must be in [1, degree={self.degree}], got {self.threshold}")
+        if self.consistency_check:
+            # Two disjoint groups of t neighbours could each confirm a different survivor set.
+            ensure(2 * self.threshold > self.degree,
+                   f"the consistency check needs 2 * threshold > degree to stop split views, "
+                   f"got threshold {self.threshold} and degree {self.degree}")
         planner.check_no_wrap(self.num_clients, self.clip, self.scale, self.bits)
         ensure(self.weight_scale > 0, "bits too small to carry the weights")
 

@@ -21,13 +21,15 @@ def sessions(draw, enough: bool = True):
     n = draw(st.integers(2, 40))
     graph = draw(st.sampled_from(["complete", "harary"])) if n >= 5 else "complete"
     degree = n - 1 if graph == "complete" else draw(st.sampled_from(range(2, n - 1, 2)))
-    threshold = draw(st.integers(1, degree))
+    consistency_check = draw(st.booleans())
+    # The consistency check needs 2t > degree; without it any t in [1, degree] is allowed.
+    threshold = draw(st.integers(degree // 2 + 1 if consistency_check else 1, degree))
     min_bits = (n + 1).bit_length() + 1  # room for n weights of 1 without wrapping
     bits = draw(st.integers(min_bits, 64))
     config = SecAggConfig(
         num_clients=n, vector_length=draw(st.integers(1, 40)), threshold=threshold, bits=bits,
         clip=1.0, scale=max_scale(n, 1.0, bits), graph=graph, degree=degree,
-        consistency_check=draw(st.booleans()), session_nonce=draw(st.binary(min_size=32, max_size=32)),
+        consistency_check=consistency_check, session_nonce=draw(st.binary(min_size=32, max_size=32)),
     )
     # Each client loses at most degree - threshold neighbours: every secret stays recoverable.
     most = degree - threshold if enough else n
@@ -99,4 +101,11 @@ def test_simulate_upload_is_packed_vector_plus_small_constant():
 
 def test_a_configuration_that_could_wrap_is_refused():
     with pytest.raises(SecAggValueError, match="wrap"):
-        SecAggConfig(num_clients=100, vector_length=4, threshold=10, bits=8, clip=1.0, scale=2.0)
+        SecAggConfig(num_clients=100, vector_length=4, threshold=60, bits=8, clip=1.0, scale=2.0)
+
+
+def test_a_consistency_check_that_two_disjoint_groups_could_pass_is_refused():
+    with pytest.raises(SecAggValueError, match="2 \\* threshold > degree"):
+        SecAggConfig(num_clients=10, vector_length=4, threshold=4, bits=32, clip=1.0, scale=2.0**20)
+    SecAggConfig(num_clients=10, vector_length=4, threshold=4, bits=32, clip=1.0, scale=2.0**20,
+                 consistency_check=False)

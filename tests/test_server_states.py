@@ -291,7 +291,7 @@ class TestCompleted:
 
 CASES = [
     ("complete", 6, 3, 0),
-    ("harary", 10, 2, 4),
+    ("harary", 10, 3, 4),
 ]
 
 
@@ -309,7 +309,7 @@ class TestSumUnderDropouts:
     def test_sum_is_exact_with_dropouts_at_several_stages_at_once(self):
         vanish = {0: Round.ADVERTISE_KEYS, 3: Round.SHARE_KEYS, 5: Round.MASKED_INPUT,
                   7: Round.CONSISTENCY_CHECK, 9: Round.UNMASKING}
-        cohort = Cohort(n=12, threshold=4, vanish=vanish, bits=20, length=5)
+        cohort = Cohort(n=12, threshold=6, vanish=vanish, bits=20, length=5)
         cohort.run()
         assert cohort.check_result().survivors == (1, 2, 4, 6, 7, 8, 9, 10, 11)
 
