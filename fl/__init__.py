@@ -1,0 +1,33 @@
+"""fl: federated averaging on PyTorch over secagg, with differential privacy.
+
+Needs the ``fl`` extra (torch, scikit-learn, dp-accounting, ...); ``secagg`` itself does not.
+"""
+
+from fl.fedavg import DP_MODES, FLConfig, History, run_fedavg, train_centralised
+from fl.noise import gaussian, gaussian_from_key
+from fl.params import StateSpec, flatten_state, model_delta, state_spec, unflatten_state
+from fl.privacy import AdaptiveClip, ClientAccountant, RecordAccountant, clip_l2, epsilon_of
+from fl.tasks import TASKS, TaskData, load_task
+
+__all__ = [
+    "DP_MODES",
+    "FLConfig",
+    "History",
+    "run_fedavg",
+    "train_centralised",
+    "gaussian",
+    "gaussian_from_key",
+    "StateSpec",
+    "state_spec",
+    "flatten_state",
+    "unflatten_state",
+    "model_delta",
+    "AdaptiveClip",
+    "ClientAccountant",
+    "RecordAccountant",
+    "clip_l2",
+    "epsilon_of",
+    "TASKS",
+    "TaskData",
+    "load_task",
+]

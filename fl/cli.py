@@ -1,0 +1,179 @@
+"""``python -m fl train``: federated training over secure aggregation from the command line.
+
+Bad options end with a one-line ``fl: error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from secagg.errors import SecAggError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, raised rather than printed."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fl`` argument parser (defaults of None are filled in per task)."""
+    from fl.tasks import TASKS
+
+    parser = _Parser(prog="python -m fl", description="federated learning over secagg")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("train", help="train one task with FedAvg")
+    p.add_argument("--task", choices=sorted(TASKS), default="hospitals")
+    p.add_argument("--clients", type=int, help="number of clients (hospitals, users, banks)")
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--sample-rate", type=float, help="Poisson sampling rate q in (0, 1]")
+    p.add_argument("--clients-per-round", type=int,
+                   help="fixed-size sampling of this many clients instead of Poisson")
+    p.add_argument("--local-epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="client learning rate")
+    p.add_argument("--server-lr", type=float, default=1.0)
+    p.add_argument("--server-momentum", type=float, default=0.0, help="FedAvgM momentum")
+    p.add_argument("--secagg", action=argparse.BooleanOptionalAction, default=True,
+                   help="aggregate through secure aggregation (default) or in plaintext")
+    p.add_argument("--graph", choices=["harary", "complete"], default="harary",
+                   help="SecAgg+ (harary) or original SecAgg (complete)")
+    p.add_argument("--bits", type=int, default=32, help="secagg field bits")
+    p.add_argument("--coord-clip", type=float, default=1.0,
+                   help="secagg coordinate range when updates are not L2-clipped")
+    p.add_argument("--dp", choices=["none", "central", "local", "record"], default="central")
+    p.add_argument("--noise-multiplier", type=float)
+    p.add_argument("--clip", type=float, help="L2 clip norm C (per client, or per example)")
+    p.add_argument("--adaptive-clip", action="store_true", help="Andrew et al. 2021 (central)")
+    p.add_argument("--target-quantile", type=float, default=0.5)
+    p.add_argument("--target-delta", type=float)
+    p.add_argument("--target-epsilon", type=float)
+    p.add_argument("--accountant", choices=["rdp", "pld"], default="rdp")
+    p.add_argument("--dropout", type=float, default=0.0, help="fraction of clients that vanish")
+    p.add_argument("--alpha", type=float, help="Dirichlet label-skew parameter")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="directory for summary.json and training.png")
+    p.add_argument("--no-baselines", action="store_true", help="skip centralised/plaintext runs")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    return parser
+
+
+def _config(args: argparse.Namespace):
+    from fl.fedavg import FLConfig
+    from fl.tasks import TASKS
+
+    d = TASKS[args.task]
+
+    def pick(name: str) -> object:
+        value = getattr(args, name)
+        return d[name] if value is None else value
+
+    for name in ("sample_rate", "lr", "clip", "noise_multiplier", "alpha", "target_delta",
+                 "target_epsilon", "dropout", "server_lr", "coord_clip"):
+        value = getattr(args, name)
+        if value is not None and not math.isfinite(value):
+            raise _UsageError(f"--{name.replace('_', '-')} must be finite, got {value}")
+    clients = pick("clients")
+    if not isinstance(clients, int) or clients < 1:
+        raise _UsageError(f"--clients must be >= 1, got {clients}")
+    alpha = pick("alpha")
+    if args.task != "keyboard" and not alpha > 0:
+        raise _UsageError(f"--alpha must be > 0, got {alpha}")
+    cfg = FLConfig(
+        rounds=pick("rounds"), sample_rate=pick("sample_rate"),
+        clients_per_round=args.clients_per_round, local_epochs=pick("local_epochs"),
+        batch_size=pick("batch_size"), lr=pick("lr"), server_lr=args.server_lr,
+        server_momentum=args.server_momentum, secure=args.secagg, graph=args.graph,
+        bits=args.bits, coord_clip=args.coord_clip, dp=args.dp,
+        noise_multiplier=pick("noise_multiplier") if args.dp != "none" else 0.0,
+        clip=pick("clip"), delta=args.target_delta if args.target_delta is not None else d["delta"],
+        target_epsilon=args.target_epsilon, accountant=args.accountant,
+        adaptive_clip=args.adaptive_clip, target_quantile=args.target_quantile,
+        dropout=args.dropout, seed=args.seed)
+    return clients, alpha, cfg
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from fl.experiment import label_of, run_experiment
+    from fl.tasks import load_task
+
+    clients, alpha, cfg = _config(args)
+    torch.set_num_threads(1)
+    data = load_task(args.task, clients, alpha, cfg.seed)
+    if cfg.clients_per_round is not None and cfg.clients_per_round > clients:
+        raise _UsageError(f"--clients-per-round {cfg.clients_per_round} exceeds --clients {clients}")
+    text = sys.stderr if args.json else sys.stdout
+    bar = tqdm(total=cfg.rounds, desc=f"{args.task} {label_of(cfg)}", file=sys.stderr,
+               leave=False, dynamic_ncols=True)
+
+    def on_round(r: dict[str, object]) -> None:
+        bar.update(1)
+        eps = "" if r["epsilon"] is None else f"  eps {r['epsilon']:.3f}"
+        extra = f"  refused {r['refused']}" if r["refused"] else ""
+        err = f"  ({r['error']})" if r["error"] else ""
+        tqdm.write(f"round {r['round']:>3}/{cfg.rounds}  {data.metric} {_fmt(r['metric'])}"
+                   f"  loss {_fmt(r['loss'])}{eps}  clients {r['took_part']}"
+                   f" (dropped {r['dropped']}){extra}  {r['seconds']:.2f}s{err}", file=text)
+
+    def on_stage(msg: str) -> None:
+        print(f"... {msg}", file=sys.stderr)
+
+    out = args.out if args.out is not None else Path("fl-runs") / args.task
+    if not args.json:
+        print(f"{args.task}: {clients} clients, {data.info.get('train', '')} "
+              f"{label_of(cfg)}", file=text)
+    summary = run_experiment(args.task, clients, alpha, cfg, out_dir=out,
+                             baselines=not args.no_baselines, on_round=on_round,
+                             on_stage=on_stage, data=data)
+    bar.close()
+    if args.json:
+        print(json.dumps(summary, default=float))
+        return 0
+    base = summary["baselines"]
+    if summary["stopped"]:
+        print(summary["stopped"])
+    eps = ("no DP" if summary["epsilon"] is None else
+           f"epsilon {summary['epsilon']:.3f} at delta {summary['delta']:g}")
+    print(f"final {summary['metric']}: {_fmt(summary['final'])} ({label_of(cfg)})"
+          f"  |  centralised {_fmt(base['centralised'])}"
+          f"  |  plaintext FedAvg {_fmt(base['plaintext_fedavg'])}  |  {eps}")
+    if summary["epsilon"] is not None:
+        print(f"accounting: {summary['accounting']}")
+    print(f"wrote {out / 'summary.json'} and {out / 'training.png'} in {summary['seconds']:.1f}s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fl`` command line; return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return _train(args)
+    except (_UsageError, SecAggError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"fl: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fl: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,81 @@
+"""One experiment: the requested FedAvg run plus its centralised and plaintext-FedAvg baselines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from fl.fedavg import FLConfig, History, run_fedavg, train_centralised
+from fl.report import plot_history, write_summary
+from fl.tasks import TASKS, TaskData, load_task
+
+__all__ = ["run_experiment", "label_of"]
+
+
+def label_of(cfg: FLConfig) -> str:
+    """Short description of a configuration for plots and tables."""
+    agg = "SecAgg+" if cfg.secure and cfg.graph == "harary" else ("SecAgg" if cfg.secure
+                                                                   else "plaintext")
+    dp = "no DP" if cfg.dp == "none" else f"DP {cfg.dp} z={cfg.noise_multiplier:g}"
+    return f"FedAvg ({agg}, {dp})"
+
+
+def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
+                   out_dir: Path | None = None, baselines: bool = True,
+                   central_epochs: int | None = None,
+                   on_round: Callable[[dict[str, object]], None] | None = None,
+                   on_stage: Callable[[str], None] | None = None,
+                   data: TaskData | None = None) -> dict[str, object]:
+    """Train ``task`` as ``cfg`` says, with baselines; write summary.json and plot to ``out_dir``."""
+    start = time.perf_counter()
+    data = load_task(task, clients, alpha, cfg.seed) if data is None else data
+    history = run_fedavg(data, cfg, on_round)
+    central = plain = None
+    central_metrics: dict[str, float] = {}
+    plain_metrics: dict[str, float] = {}
+    if baselines:
+        if on_stage:
+            on_stage("training the centralised baseline")
+        epochs = central_epochs if central_epochs is not None else int(TASKS[task]["central_epochs"])
+        _, central_metrics = train_centralised(data, epochs, cfg.batch_size, cfg.lr, cfg.seed)
+        central = central_metrics.get(data.metric)
+        plain_cfg = replace(cfg, secure=False, dp="none", adaptive_clip=False, dropout=0.0,
+                            target_epsilon=None)
+        if plain_cfg == cfg:
+            plain_hist: History = history
+        else:
+            if on_stage:
+                on_stage("training the plaintext FedAvg baseline")
+            plain_hist = run_fedavg(data, plain_cfg)
+        plain_metrics = plain_hist.final
+        plain = plain_metrics.get(data.metric)
+    rounds = history.rounds
+    summary: dict[str, object] = {
+        "task": task,
+        "metric": data.metric,
+        "final": history.final.get(data.metric),
+        "final_metrics": history.final,
+        "epsilon": history.epsilon,
+        "delta": cfg.delta if cfg.dp != "none" else None,
+        "accounting": history.accountant,
+        "baselines": {"centralised": central, "plaintext_fedavg": plain},
+        "baseline_metrics": {"centralised": central_metrics, "plaintext_fedavg": plain_metrics},
+        "seconds": time.perf_counter() - start,
+        "label": label_of(cfg),
+        "rounds_completed": len(rounds),
+        "stopped": history.stopped,
+        "refused_updates": [list(x) for x in history.refused],
+        "secagg": {k: rounds[-1].get(k) for k in ("k", "t", "bits", "upload_bytes_per_client")}
+        if rounds and cfg.secure else None,
+        "max_quantisation_error": max((r.get("quantisation_error") or 0.0 for r in rounds),
+                                      default=None) if cfg.secure else None,
+        "data": data.info,
+        "config": {"task": task, "clients": clients, "alpha": alpha, **cfg.to_dict()},
+        "history": [{k: v for k, v in r.items() if k != "metrics"} | r["metrics"] for r in rounds],
+    }
+    if out_dir is not None:
+        write_summary(summary, out_dir)
+        plot_history(summary, out_dir / "training.png")
+    return summary
