@@ -51,6 +51,10 @@ def aggregate(inputs: np.ndarray, weights: np.ndarray, *, secure: bool, clip: fl
     if secure:
         from secagg import SimulationConfig, simulate
 
+        # One client alone would reveal its update to the server: secagg needs two or more.
+        ensure(inputs.shape[0] >= 2, f"secure aggregation needs at least 2 clients, got"
+               f" {inputs.shape[0]}")
+
         cfg = SimulationConfig(graph=graph, clip=clip, bits=bits, dropout=dropout,
                                dropout_stage=dropout_stage, seed=seed)
         res = simulate(inputs, weights, cfg)

@@ -124,11 +124,13 @@ def _train(args: argparse.Namespace) -> int:
     if cfg.clients_per_round is not None and cfg.clients_per_round > clients:
         raise _UsageError(f"--clients-per-round {cfg.clients_per_round} exceeds --clients {clients}")
     text = sys.stderr if args.json else sys.stdout
-    bar = tqdm(total=cfg.rounds, desc=f"{args.task} {label_of(cfg)}", file=sys.stderr,
-               leave=False, dynamic_ncols=True)
+    bars: list[tqdm] = []  # made at the first round, so early errors stay one line
 
     def on_round(r: dict[str, object]) -> None:
-        bar.update(1)
+        if not bars:
+            bars.append(tqdm(total=cfg.rounds, desc=f"{args.task} {label_of(cfg)}",
+                             file=sys.stderr, leave=False, dynamic_ncols=True))
+        bars[0].update(1)
         eps = "" if r["epsilon"] is None else f"  eps {r['epsilon']:.3f}"
         extra = f"  refused {r['refused']}" if r["refused"] else ""
         err = f"  ({r['error']})" if r["error"] else ""
@@ -146,7 +148,8 @@ def _train(args: argparse.Namespace) -> int:
     summary = run_experiment(args.task, clients, alpha, cfg, out_dir=out,
                              baselines=not args.no_baselines, on_round=on_round,
                              on_stage=on_stage, data=data)
-    bar.close()
+    for bar in bars:
+        bar.close()
     if args.json:
         print(json.dumps(summary, default=float))
         return 0

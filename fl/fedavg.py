@@ -177,7 +177,8 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
     denominator = expected / population * weights.sum() * (1.0 - cfg.dropout)
     clip = AdaptiveClip(cfg.clip, cfg.target_quantile, cfg.clip_lr)
     z_updates = cfg.noise_multiplier
-    bit_std = expected / 20.0
+    # Andrew et al. use sigma_b = m/20; small cohorts need sigma_b > z/2, so take at least z.
+    bit_std = max(expected / 20.0, cfg.noise_multiplier)
     if cfg.adaptive_clip:
         z_updates = split_noise_multiplier(cfg.noise_multiplier, bit_std)
 
