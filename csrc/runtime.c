@@ -2,13 +2,17 @@
  * runtime.c). Features are detected once; the table itself is constant. */
 #include <stdatomic.h>
 
+#include "aes256ctr_impl.h"
 #include "chacha20_impl.h"
 
 enum {
     FEATURE_DETECTED = 1,
     FEATURE_SSE2 = 2,
     FEATURE_AVX2 = 4,
-    FEATURE_AVX512F = 8
+    FEATURE_AVX512F = 8,
+    FEATURE_AESNI = 16, /* AES-NI with the SSSE3 / SSE4.1 shuffles its path uses */
+    FEATURE_VAES = 32,
+    FEATURE_AVX512BW = 64
 };
 
 /* 0 until detected. Every thread that races to fill it computes the same value. */
@@ -26,6 +30,13 @@ static int detect_features(void)
         f |= FEATURE_AVX2;
     if (__builtin_cpu_supports("avx512f"))
         f |= FEATURE_AVX512F;
+    if (__builtin_cpu_supports("avx512bw"))
+        f |= FEATURE_AVX512BW;
+    if (__builtin_cpu_supports("aes") && __builtin_cpu_supports("ssse3") &&
+        __builtin_cpu_supports("sse4.1"))
+        f |= FEATURE_AESNI;
+    if (__builtin_cpu_supports("vaes"))
+        f |= FEATURE_VAES;
 #endif
     return f;
 }
@@ -91,4 +102,88 @@ const secagg_chacha20_impl *secagg_runtime_chacha20(int impl)
     if (!secagg_runtime_impl_available(impl))
         return NULL;
     return &impls[impl].chacha20;
+}
+
+/* AES-256-CTR, indexed by SECAGG_IMPL_AESNI..; no portable entry (see aes256ctr_impl.h). */
+static const struct {
+    secagg_aes256ctr_impl aes;
+    int needs;
+} aes_impls[] = {
+#if SECAGG_X86_SIMD
+    [SECAGG_IMPL_AESNI] = {{"aesni", secagg_aes256ctr_aesni_blocks}, FEATURE_AESNI},
+    [SECAGG_IMPL_VAES_AVX2] = {{"vaes-avx2", secagg_aes256ctr_vaes_avx2_blocks},
+                               FEATURE_AESNI | FEATURE_VAES | FEATURE_AVX2},
+    [SECAGG_IMPL_VAES_AVX512] = {{"vaes-avx512", secagg_aes256ctr_vaes_avx512_blocks},
+                                 FEATURE_AESNI | FEATURE_VAES | FEATURE_AVX2 | FEATURE_AVX512F |
+                                     FEATURE_AVX512BW},
+#else
+    [SECAGG_IMPL_AESNI] = {{"aesni", NULL}, 0},
+    [SECAGG_IMPL_VAES_AVX2] = {{"vaes-avx2", NULL}, 0},
+    [SECAGG_IMPL_VAES_AVX512] = {{"vaes-avx512", NULL}, 0},
+#endif
+};
+
+#define AES_IMPL_COUNT ((int)(sizeof aes_impls / sizeof aes_impls[0]))
+
+static int aes_available(int impl)
+{
+    if (impl < 0 || impl >= AES_IMPL_COUNT || aes_impls[impl].aes.blocks == NULL)
+        return 0;
+    return (features() & aes_impls[impl].needs) == aes_impls[impl].needs;
+}
+
+const secagg_aes256ctr_impl *secagg_runtime_aes256ctr(int impl)
+{
+    if (impl == SECAGG_IMPL_BEST)
+        impl = secagg_runtime_cipher_impl_best(SECAGG_CIPHER_AES256CTR);
+    if (!aes_available(impl))
+        return NULL;
+    return &aes_impls[impl].aes;
+}
+
+int secagg_runtime_cipher_count(void) { return 2; }
+
+const char *secagg_runtime_cipher_name(int cipher)
+{
+    switch (cipher) {
+    case SECAGG_CIPHER_CHACHA20: return "chacha20";
+    case SECAGG_CIPHER_AES256CTR: return "aes256ctr";
+    default: return NULL;
+    }
+}
+
+int secagg_runtime_cipher_impl_count(int cipher)
+{
+    switch (cipher) {
+    case SECAGG_CIPHER_CHACHA20: return IMPL_COUNT;
+    case SECAGG_CIPHER_AES256CTR: return AES_IMPL_COUNT;
+    default: return 0;
+    }
+}
+
+int secagg_runtime_cipher_impl_available(int cipher, int impl)
+{
+    switch (cipher) {
+    case SECAGG_CIPHER_CHACHA20: return secagg_runtime_impl_available(impl);
+    case SECAGG_CIPHER_AES256CTR: return aes_available(impl);
+    default: return 0;
+    }
+}
+
+int secagg_runtime_cipher_impl_best(int cipher)
+{
+    for (int impl = secagg_runtime_cipher_impl_count(cipher) - 1; impl >= 0; impl--)
+        if (secagg_runtime_cipher_impl_available(cipher, impl))
+            return impl;
+    return -1;
+}
+
+const char *secagg_runtime_cipher_impl_name(int cipher, int impl)
+{
+    switch (cipher) {
+    case SECAGG_CIPHER_CHACHA20: return secagg_runtime_impl_name(impl);
+    case SECAGG_CIPHER_AES256CTR:
+        return impl < 0 || impl >= AES_IMPL_COUNT ? NULL : aes_impls[impl].aes.name;
+    default: return NULL;
+    }
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdef/aes256ctr.h"
 #include "cdef/chacha20.h"
 #include "cdef/fixedpoint.h"
 #include "cdef/mask.h"

@@ -21,3 +21,15 @@ int secagg_mask_accumulate_u32(uint32_t *acc, size_t m, size_t offset, unsigned 
                                const uint8_t *keys, const int8_t *signs, size_t nkeys, int impl);
 int secagg_mask_accumulate_u64(uint64_t *acc, size_t m, size_t offset, unsigned bits,
                                const uint8_t *keys, const int8_t *signs, size_t nkeys, int impl);
+
+/* The same with the mask drawn from cipher `cipher` (SECAGG_CIPHER_*), with
+ * impl an id of that cipher's implementations. For SECAGG_CIPHER_AES256CTR
+ * the keystream is AES-256-CTR (cdef/aes256ctr.h) with the key, the all-zero
+ * nonce and counter 0, read as above; 16-byte blocks, so one stream holds
+ * 2^34 uint32 or 2^33 uint64 elements. Also -1 for an unknown cipher. */
+int secagg_mask_accumulate_cipher_u32(uint32_t *acc, size_t m, size_t offset, unsigned bits,
+                                      const uint8_t *keys, const int8_t *signs, size_t nkeys,
+                                      int cipher, int impl);
+int secagg_mask_accumulate_cipher_u64(uint64_t *acc, size_t m, size_t offset, unsigned bits,
+                                      const uint8_t *keys, const int8_t *signs, size_t nkeys,
+                                      int cipher, int impl);
