@@ -20,6 +20,10 @@ from secagg.errors import SecAggTypeError, SecAggValueError, ensure
 
 __all__ = [
     "storage_dtype",
+    "AES256CTR_KEYBYTES",
+    "AES256CTR_NONCEBYTES",
+    "AES256CTR_BLOCKBYTES",
+    "secagg_aes256ctr_keystream",
     "CHACHA20_KEYBYTES",
     "CHACHA20_NONCEBYTES",
     "CHACHA20_BLOCKBYTES",
@@ -27,6 +31,7 @@ __all__ = [
     "MASK_MAX_BLOCKS",
     "secagg_mask_accumulate",
     "secagg_runtime_implementations",
+    "secagg_runtime_ciphers",
     "FIXEDPOINT_MAX_LENGTH",
     "FIXEDPOINT_SEEDBYTES",
     "secagg_fixedpoint_encode",
@@ -101,12 +106,51 @@ def _ptr(arr: np.ndarray, ctype: str):
     return ffi.cast(ctype, ffi.from_buffer(arr, require_writable=arr.flags.writeable))
 
 
+# --- aes256ctr ----------------------------------------------------------------
+
+AES256CTR_KEYBYTES: int = lib.secagg_aes256ctr_keybytes()
+AES256CTR_NONCEBYTES: int = lib.secagg_aes256ctr_noncebytes()
+AES256CTR_BLOCKBYTES: int = lib.secagg_aes256ctr_blockbytes()
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def _keystream(cipher: str, key: object, nonce: object, length: object, counter: object,
+               impl: object) -> bytes:
+    """Checked call of ``secagg_<cipher>_keystream_impl``: 32-bit block counter, no wrap."""
+    impl_id = _impl_id(impl, cipher)
+    key = _ensure_bytes(key, "key", _KEYBYTES[cipher])
+    nonce = _ensure_bytes(nonce, "nonce", _NONCEBYTES[cipher])
+    length = _ensure_int(length, "length", 0, 2**62)
+    counter = _ensure_int(counter, "counter", 0, 2**32 - 1)
+    nblocks = -(-length // _BLOCKBYTES[cipher])
+    if nblocks and counter + nblocks - 1 > 2**32 - 1:
+        raise SecAggValueError(
+            f"{length} bytes from block {counter} would overflow the 32-bit block counter"
+        )
+    out = _new_uncleared("uint8_t[]", max(length, 1))  # C writes every byte
+    fn = getattr(lib, f"secagg_{cipher}_keystream_impl")
+    rc = fn(impl_id, out, length, key, nonce, counter)
+    ensure(rc == 0, f"secagg_{cipher}_keystream rejected its arguments")
+    return ffi.buffer(out, length)[:]
+
+
+def secagg_aes256ctr_keystream(
+    key: bytes, nonce: bytes, length: int, counter: int = 0, *, impl: str | None = None
+) -> bytes:
+    """``length`` bytes of AES-256-CTR keystream from block ``counter`` (layout in aes256ctr.h).
+
+    Counter blocks are ``nonce`` (12 bytes) || ``counter`` + j (32-bit big-endian):
+    the same bytes as any CTR mode given that initial counter block; a request
+    that would wrap the 32-bit counter is refused. Needs AES-NI.
+    """
+    return _keystream("aes256ctr", key, nonce, length, counter, impl)
+
+
 # --- chacha20 -----------------------------------------------------------------
 
 CHACHA20_KEYBYTES: int = lib.secagg_chacha20_keybytes()
 CHACHA20_NONCEBYTES: int = lib.secagg_chacha20_noncebytes()
 CHACHA20_BLOCKBYTES: int = lib.secagg_chacha20_blockbytes()
-_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def secagg_chacha20_keystream(
@@ -117,20 +161,12 @@ def secagg_chacha20_keystream(
     ``impl`` names an implementation (see ``secagg_runtime_implementations``);
     None picks the fastest. All of them give the same bytes.
     """
-    impl_id = _impl_id(impl)
-    key = _ensure_bytes(key, "key", CHACHA20_KEYBYTES)
-    nonce = _ensure_bytes(nonce, "nonce", CHACHA20_NONCEBYTES)
-    length = _ensure_int(length, "length", 0, 2**62)
-    counter = _ensure_int(counter, "counter", 0, 2**32 - 1)
-    nblocks = -(-length // CHACHA20_BLOCKBYTES)
-    if nblocks and counter + nblocks - 1 > 2**32 - 1:
-        raise SecAggValueError(
-            f"{length} bytes from block {counter} would overflow the 32-bit block counter"
-        )
-    out = _new_uncleared("uint8_t[]", max(length, 1))  # C writes every byte
-    rc = lib.secagg_chacha20_keystream_impl(impl_id, out, length, key, nonce, counter)
-    ensure(rc == 0, "secagg_chacha20_keystream rejected its arguments")
-    return ffi.buffer(out, length)[:]
+    return _keystream("chacha20", key, nonce, length, counter, impl)
+
+
+_KEYBYTES = {"aes256ctr": AES256CTR_KEYBYTES, "chacha20": CHACHA20_KEYBYTES}
+_NONCEBYTES = {"aes256ctr": AES256CTR_NONCEBYTES, "chacha20": CHACHA20_NONCEBYTES}
+_BLOCKBYTES = {"aes256ctr": AES256CTR_BLOCKBYTES, "chacha20": CHACHA20_BLOCKBYTES}
 
 
 # --- fixedpoint ---------------------------------------------------------------
@@ -327,9 +363,9 @@ def secagg_shamir_combine(secret: np.ndarray, shares: np.ndarray, lagrange: np.n
 
 # --- mask ---------------------------------------------------------------------
 
-MASK_MAX_BLOCKS: int = 2**32  # ChaCha20 blocks in one mask stream (32-bit counter)
+MASK_MAX_BLOCKS: int = 2**32  # blocks in one mask stream (32-bit counter), either cipher
 _MIN_SLICE = 4096  # elements per thread below which threads cost more than they save
-_SLICE_ALIGN = 16  # elements: a whole ChaCha20 block for uint32 and two for uint64
+_SLICE_ALIGN = 16  # elements: whole ChaCha20 (and so AES) blocks for uint32 and uint64
 
 
 def _ensure_mask_batch(keys: object, signs: object) -> tuple[bytes, np.ndarray]:
@@ -364,21 +400,24 @@ def secagg_mask_accumulate(
     offset: int = 0,
     threads: int = 1,
     impl: str | None = None,
+    cipher: str = "chacha20",
 ) -> None:
     """acc += sign * mask(key) mod 2^bits for every (key, sign), in place (semantics in mask.h).
 
     ``acc`` holds elements ``offset ..`` of the full vector. ``threads`` > 1 splits
     it into block-aligned slices run in parallel (the C call releases the GIL).
-    Calls secagg_mask_accumulate_u32 or _u64 as ``bits`` requires.
+    ``cipher`` ("chacha20" or "aes256ctr") draws the masks; ``impl`` is one of its
+    implementations. Calls secagg_mask_accumulate_cipher_u32 or _u64 as ``bits`` requires.
     """
-    impl_id = _impl_id(impl)
+    impl_id = _impl_id(impl, cipher)
+    cipher_id = _CIPHER_IDS[cipher]
     bits = _ensure_int(bits, "bits", 1, 64)
     acc = _ensure_vector(acc, "acc", bits, writable=True)
     offset = _ensure_int(offset, "offset", 0, 2**64 - 1)
     threads = _ensure_int(threads, "threads", 1, 1024)
     blob, sign_arr = _ensure_mask_batch(keys, signs)
     m = len(acc)
-    per_block = CHACHA20_BLOCKBYTES // acc.itemsize
+    per_block = _BLOCKBYTES[cipher] // acc.itemsize
     ensure(
         offset + m <= MASK_MAX_BLOCKS * per_block,
         f"elements {offset}..{offset + m - 1} run past the {MASK_MAX_BLOCKS * per_block} "
@@ -387,9 +426,9 @@ def secagg_mask_accumulate(
     if m == 0 or not blob:
         return
     fn, ctype = (
-        (lib.secagg_mask_accumulate_u32, "uint32_t *")
+        (lib.secagg_mask_accumulate_cipher_u32, "uint32_t *")
         if bits <= 32
-        else (lib.secagg_mask_accumulate_u64, "uint64_t *")
+        else (lib.secagg_mask_accumulate_cipher_u64, "uint64_t *")
     )
     keys_c = ffi.from_buffer(blob)
     signs_c = ffi.cast("int8_t *", ffi.from_buffer(sign_arr))
@@ -397,7 +436,7 @@ def secagg_mask_accumulate(
 
     def run(lo: int, hi: int) -> int:
         return fn(_ptr(acc[lo:hi], ctype), hi - lo, offset + lo, bits, keys_c, signs_c, nkeys,
-                  impl_id)
+                  cipher_id, impl_id)
 
     nslices = max(1, min(threads, m // _MIN_SLICE))
     if nslices == 1:
@@ -414,30 +453,65 @@ def secagg_mask_accumulate(
 
 # --- runtime ------------------------------------------------------------------
 
-_IMPL_IDS: dict[str, int] = {
-    ffi.string(lib.secagg_runtime_impl_name(i)).decode(): i
-    for i in range(lib.secagg_runtime_impl_count())
+_CIPHER_IDS: dict[str, int] = {
+    ffi.string(lib.secagg_runtime_cipher_name(c)).decode(): c
+    for c in range(lib.secagg_runtime_cipher_count())
+}
+_IMPL_IDS: dict[str, dict[str, int]] = {
+    cipher: {
+        ffi.string(lib.secagg_runtime_cipher_impl_name(c, i)).decode(): i
+        for i in range(lib.secagg_runtime_cipher_impl_count(c))
+    }
+    for cipher, c in _CIPHER_IDS.items()
+}
+# The CPU does not change under a running process: what runs here, fastest first.
+_AVAILABLE: dict[str, tuple[str, ...]] = {
+    cipher: tuple(
+        name
+        for name, i in sorted(_IMPL_IDS[cipher].items(), key=lambda item: -item[1])
+        if lib.secagg_runtime_cipher_impl_available(c, i)
+    )
+    for cipher, c in _CIPHER_IDS.items()
 }
 
 
-def secagg_runtime_implementations() -> list[str]:
-    """Names of the kernel implementations this CPU can run, fastest first."""
-    return [
-        name
-        for name, i in sorted(_IMPL_IDS.items(), key=lambda item: -item[1])
-        if lib.secagg_runtime_impl_available(i)
-    ]
+def secagg_runtime_ciphers() -> list[str]:
+    """Names of the keystream ciphers with at least one implementation on this CPU."""
+    return [name for name in _CIPHER_IDS if _AVAILABLE[name]]
 
 
-def _impl_id(impl: object) -> int:
-    """The C id of implementation ``impl`` (a name, or None for the fastest)."""
+def secagg_runtime_implementations(cipher: str = "chacha20") -> list[str]:
+    """Names of ``cipher``'s implementations this CPU can run, fastest first (may be empty)."""
+    return list(_AVAILABLE[_ensure_cipher_name(cipher)])
+
+
+def _ensure_cipher_name(cipher: object) -> str:
+    """Check that ``cipher`` names a cipher of this build (it may still not run here)."""
+    if not isinstance(cipher, str):
+        raise SecAggTypeError(f"cipher must be a str, got {type(cipher).__name__}")
+    if cipher not in _CIPHER_IDS:
+        raise SecAggValueError(f"cipher must be one of {sorted(_CIPHER_IDS)}, got {cipher!r}")
+    return cipher
+
+
+def _impl_id(impl: object, cipher: object = "chacha20") -> int:
+    """The C id of ``cipher``'s implementation ``impl`` (a name, or None for the fastest)."""
+    cipher = _ensure_cipher_name(cipher)
+    if not _AVAILABLE[cipher]:
+        raise SecAggValueError(
+            f"cipher {cipher!r} has no implementation on this CPU"
+            + (" (AES-256-CTR needs AES-NI on x86-64)" if cipher == "aes256ctr" else "")
+            + f"; available: {secagg_runtime_ciphers()}"
+        )
     if impl is None:
         return lib.SECAGG_IMPL_BEST
-    ensure(isinstance(impl, str), f"impl must be a str or None, got {type(impl).__name__}",
-           raising=SecAggTypeError)
-    ensure(impl in _IMPL_IDS, f"impl must be one of {sorted(_IMPL_IDS)}, got {impl!r}")
-    ensure(
-        lib.secagg_runtime_impl_available(_IMPL_IDS[impl]),
-        f"impl {impl!r} does not run on this CPU; available: {secagg_runtime_implementations()}",
-    )
-    return _IMPL_IDS[impl]
+    ids = _IMPL_IDS[cipher]
+    if not isinstance(impl, str):
+        raise SecAggTypeError(f"impl must be a str or None, got {type(impl).__name__}")
+    if impl not in ids:
+        raise SecAggValueError(f"impl must be one of {sorted(ids)} for {cipher}, got {impl!r}")
+    if impl not in _AVAILABLE[cipher]:
+        raise SecAggValueError(
+            f"impl {impl!r} does not run on this CPU; available: {list(_AVAILABLE[cipher])}"
+        )
+    return ids[impl]
