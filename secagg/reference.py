@@ -6,6 +6,8 @@ must match bit for bit. Nothing in the protocol calls them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from secagg.prg import keystream
@@ -123,19 +125,28 @@ def reference_chacha20_blocks(key: bytes, nonce: bytes, counter: int, nblocks: i
 
 
 def reference_accumulate_masks(
-    acc: np.ndarray, keys: list[bytes], signs: list[int], bits: int
+    acc: np.ndarray,
+    keys: list[bytes],
+    signs: list[int],
+    bits: int,
+    stream: Callable[[bytes, int], bytes] | None = None,
 ) -> np.ndarray:
     """(acc + sum_k signs[k] * mask(keys[k])) mod 2^bits, from the numpy ChaCha20 above.
 
     Element i of a mask: little-endian word i (32-bit if bits <= 32, else 64-bit)
     of the keystream with the zero nonce from block 0, reduced mod 2^bits.
+    ``stream(key, nbytes)``, if given, supplies that keystream instead (e.g. an
+    independent AES-256-CTR).
     """
     dtype = np.uint32 if bits <= 32 else np.uint64
     m = len(acc)
     words = m if bits <= 32 else 2 * m
     total = np.asarray(acc).astype(np.uint64)
     for key, sign in zip(keys, signs, strict=True):
-        ks = reference_chacha20_blocks(key, bytes(12), 0, -(-words // 16)).reshape(-1)[:words]
+        if stream is None:
+            ks = reference_chacha20_blocks(key, bytes(12), 0, -(-words // 16)).reshape(-1)[:words]
+        else:
+            ks = np.frombuffer(stream(key, 4 * words), dtype="<u4").astype(np.uint32)
         wide = ks.astype("<u4").view("<u8").astype(np.uint64) if bits > 32 else None
         mask = ks.astype(np.uint64) if wide is None else wide
         total = total + mask if sign > 0 else total - mask  # wraps mod 2^64
