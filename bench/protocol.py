@@ -5,6 +5,8 @@
     .venv/bin/python bench/protocol.py memory     # server memory vs n*m (tracemalloc)
     .venv/bin/python bench/protocol.py secaggplus # SecAgg+, n=10,000, m=100,000, 5% dropout
 
+A second argument picks the mask cipher (default chacha20), e.g. ``server aes256ctr``.
+
 Each prints one JSON object. Figures go to docs/benchmarks.md with the command.
 """
 
@@ -24,23 +26,26 @@ def _inputs(n: int, m: int) -> np.ndarray:
     return np.random.default_rng(0).uniform(-1, 1, size=(n, m)).astype(np.float32)
 
 
-def client() -> dict:
-    r = simulate(_inputs(100, 1_000_000), None, SimulationConfig(graph="complete", seed=1))
-    return {"scenario": "client", "n": 100, "m": 1_000_000, "bits": r.bits,
+def client(cipher: str) -> dict:
+    r = simulate(_inputs(100, 1_000_000), None,
+                 SimulationConfig(graph="complete", seed=1, cipher=cipher))
+    return {"scenario": "client", "cipher": cipher, "n": 100, "m": 1_000_000, "bits": r.bits,
             "client_seconds_median": r.client_seconds, "goal_seconds": 0.25,
             "upload_bytes_per_client": r.upload_bytes_per_client,
             "packed_vector_bytes": -(-(1_000_001) * r.bits // 8)}
 
 
-def server() -> dict:
+def server(cipher: str) -> dict:
     r = simulate(_inputs(100, 1_000_000), None,
-                 SimulationConfig(graph="complete", dropout=0.3, dropout_stage="masked", seed=1))
-    return {"scenario": "server", "n": 100, "m": 1_000_000, "dropped": 100 - len(r.survivors),
+                 SimulationConfig(graph="complete", dropout=0.3, dropout_stage="masked", seed=1,
+                                  cipher=cipher))
+    return {"scenario": "server", "cipher": cipher, "n": 100, "m": 1_000_000,
+            "dropped": 100 - len(r.survivors),
             "server_seconds": r.server_seconds, "goal_seconds": 3.0,
             "client_seconds_median": r.client_seconds, "max_abs_error": r.max_abs_error}
 
 
-def memory() -> dict:
+def memory(cipher: str) -> dict:
     """Peak memory the server allocates, against the n*m bytes it must never hold."""
     from secagg import server as server_module
 
@@ -65,7 +70,8 @@ def memory() -> dict:
         server_module.Server.receive = timed(original_receive)
         server_module.Server.close_round = timed(original_close)
         try:
-            simulate(inputs, None, SimulationConfig(graph="complete", dropout=0.3, seed=1))
+            simulate(inputs, None,
+                     SimulationConfig(graph="complete", dropout=0.3, seed=1, cipher=cipher))
         finally:
             server_module.Server.receive = original_receive
             server_module.Server.close_round = original_close
@@ -75,12 +81,13 @@ def memory() -> dict:
     return out
 
 
-def secaggplus() -> dict:
+def secaggplus(cipher: str) -> dict:
     start = time.perf_counter()
     r = simulate(_inputs(10_000, 100_000), None,
-                 SimulationConfig(graph="harary", dropout=0.05, dropout_stage="masked", seed=1))
+                 SimulationConfig(graph="harary", dropout=0.05, dropout_stage="masked", seed=1,
+                                  cipher=cipher))
     total = time.perf_counter() - start
-    return {"scenario": "secaggplus", "n": 10_000, "m": 100_000, "k": r.k, "t": r.t,
+    return {"scenario": "secaggplus", "cipher": cipher, "n": 10_000, "m": 100_000, "k": r.k, "t": r.t,
             "survivors": len(r.survivors), "total_seconds": total, "goal_total_seconds": 600,
             "server_seconds": r.server_seconds, "goal_server_seconds": 60,
             "client_seconds_median": r.client_seconds, "max_abs_error": r.max_abs_error}
@@ -88,6 +95,6 @@ def secaggplus() -> dict:
 
 if __name__ == "__main__":
     scenarios = {"client": client, "server": server, "memory": memory, "secaggplus": secaggplus}
-    if len(sys.argv) != 2 or sys.argv[1] not in scenarios:
-        sys.exit(f"usage: bench/protocol.py {{{','.join(scenarios)}}}")
-    print(json.dumps(scenarios[sys.argv[1]]()))
+    if len(sys.argv) not in (2, 3) or sys.argv[1] not in scenarios:
+        sys.exit(f"usage: bench/protocol.py {{{','.join(scenarios)}}} [chacha20|aes256ctr]")
+    print(json.dumps(scenarios[sys.argv[1]](sys.argv[2] if len(sys.argv) == 3 else "chacha20")))

@@ -129,7 +129,7 @@ def _train(args: argparse.Namespace) -> int:
     def on_round(r: dict[str, object]) -> None:
         if not bars:
             bars.append(tqdm(total=cfg.rounds, desc=f"{args.task} {label_of(cfg)}",
-                             file=sys.stderr, leave=False, dynamic_ncols=True))
+                             file=sys.stderr, leave=False, dynamic_ncols=True, disable=None))
         bars[0].update(1)
         eps = "" if r["epsilon"] is None else f"  eps {r['epsilon']:.3f}"
         extra = f"  refused {r['refused']}" if r["refused"] else ""

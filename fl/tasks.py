@@ -59,8 +59,8 @@ TASKS: dict[str, dict[str, object]] = {
     "keyboard": dict(clients=40, rounds=20, sample_rate=0.3, local_epochs=2, batch_size=16,
                      lr=1.0, clip=1.0, noise_multiplier=0.5, alpha=0.0, central_epochs=8,
                      delta=1e-3),
-    "fraud": dict(clients=20, rounds=30, sample_rate=0.5, local_epochs=2, batch_size=32,
-                  lr=0.1, clip=0.5, noise_multiplier=0.7, alpha=0.5, central_epochs=20,
+    "fraud": dict(clients=20, rounds=60, sample_rate=0.5, local_epochs=2, batch_size=32,
+                  lr=0.2, clip=0.5, noise_multiplier=0.7, alpha=0.5, central_epochs=20,
                   delta=1e-3),
 }
 

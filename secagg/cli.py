@@ -62,6 +62,7 @@ def _run_bench_prg(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    from secagg import prg
     from secagg.simulation import STAGES
 
     sim = sub.add_parser("simulate", help="run one whole session in this process")
@@ -72,6 +73,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--dropout-stage", choices=STAGES, default="masked")
     sim.add_argument("--bits", type=int, default=32, help="field bits b (default 32)")
     sim.add_argument("--clip", type=float, default=1.0, help="inputs are clipped to [-clip, clip]")
+    sim.add_argument("--cipher", choices=prg.CIPHERS, default="chacha20",
+                     help="mask expansion (aes256ctr needs AES-NI)")
     sim.add_argument("--no-consistency-check", action="store_true",
                      help="honest-but-curious variant without the consistency round")
     sim.add_argument("--inputs", help="an (N, M) float array in a .npy file (default: random)")
@@ -109,7 +112,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     config = SimulationConfig(
         graph=args.graph, clip=args.clip, bits=args.bits, dropout=args.dropout,
         dropout_stage=args.dropout_stage, consistency_check=not args.no_consistency_check,
-        seed=args.seed,
+        seed=args.seed, cipher=args.cipher,
     )
     result = simulate(inputs, None, config)
     if args.output:

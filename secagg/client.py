@@ -239,7 +239,7 @@ class MaskedInput(_AliveState):
             keys.append(derivation.pair_mask_key(shared, d.session_id, d.me, v))
             signs.append(derivation.pair_sign(d.me, v))
         masked = d.encoded_input.copy()
-        prg.accumulate_masks(masked, keys, signs, cfg.bits)
+        prg.accumulate_masks(masked, keys, signs, cfg.bits, cipher=cfg.cipher)
         out = msg.MaskedInput(d.me, d.session_id, packing.pack(masked, cfg.bits))
         d.encoded_input = None  # the plaintext input is no longer needed
         nxt = ConsistencyCheck(d) if cfg.consistency_check else Unmasking(d)

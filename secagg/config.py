@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import msgpack
 
-from secagg import crypto, planner
+from secagg import crypto, planner, prg
 from secagg.errors import SecAggTypeError, SecAggValueError, ensure
 from secagg.graph import Graph, complete_graph, harary_graph
 
@@ -36,6 +36,8 @@ class SecAggConfig:
     ``max_weight``, travels masked as one more element. ``threshold`` is the
     number of a client's neighbours needed to recover its secrets; ``degree`` is
     the number of neighbours (``num_clients - 1`` for the complete graph).
+    ``cipher`` expands the masks: ChaCha20 everywhere, or AES-256-CTR where
+    every party has AES-NI (``secagg.prg.ciphers()``).
     """
 
     num_clients: int
@@ -49,6 +51,7 @@ class SecAggConfig:
     max_weight: float = 1.0
     consistency_check: bool = True
     session_nonce: bytes = bytes(32)
+    cipher: str = "chacha20"
 
     def __post_init__(self) -> None:
         for name in ("num_clients", "vector_length", "threshold", "bits", "degree"):
@@ -68,6 +71,7 @@ class SecAggConfig:
         ensure(self.vector_length >= 1, f"vector_length must be >= 1, got {self.vector_length}")
         ensure(2 <= self.bits <= 64, f"bits must be in [2, 64], got {self.bits}")
         ensure(self.graph in GRAPHS, f"graph must be one of {GRAPHS}, got {self.graph!r}")
+        ensure(self.cipher in prg.CIPHERS, f"cipher must be one of {prg.CIPHERS}, got {self.cipher!r}")
         if self.graph == "complete":
             ensure(self.degree in (0, self.num_clients - 1),
                    f"the complete graph has degree num_clients - 1 = {self.num_clients - 1}")
@@ -127,6 +131,7 @@ class SecAggConfig:
         max_weight: float = 1.0,
         consistency_check: bool = True,
         session_nonce: bytes | None = None,
+        cipher: str = "chacha20",
     ) -> SecAggConfig:
         """A config with degree and threshold from the planner and a bit width that cannot wrap.
 
@@ -167,4 +172,5 @@ class SecAggConfig:
             max_weight=float(max_weight),
             consistency_check=consistency_check,
             session_nonce=session_nonce if session_nonce is not None else crypto.random_bytes(32),
+            cipher=cipher,
         )

@@ -36,6 +36,7 @@ __all__ = [
     "expand_mask",
     "implementations",
     "ciphers",
+    "CIPHERS",
 ]
 
 MASK_NONCE: bytes = bytes(bindings.CHACHA20_NONCEBYTES)
@@ -43,6 +44,8 @@ _KEYSTREAMS = {
     "chacha20": bindings.secagg_chacha20_keystream,
     "aes256ctr": bindings.secagg_aes256ctr_keystream,
 }
+#: Every cipher secagg knows; ``ciphers()`` says which this CPU can run.
+CIPHERS: tuple[str, ...] = tuple(_KEYSTREAMS)
 
 
 def keystream(

@@ -300,7 +300,7 @@ class CollectUnmasking(ServerState):
                 shared = crypto.kx_agree(secret, d.adverts[u].mask_public_key)
                 keys.append(derivation.pair_mask_key(shared, d.session_id, u, v))
                 signs.append(-derivation.pair_sign(u, v))
-        prg.accumulate_masks(d.total, keys, signs, cfg.bits, threads=d.threads)
+        prg.accumulate_masks(d.total, keys, signs, cfg.bits, threads=d.threads, cipher=cfg.cipher)
         values, weight = derivation.decode_sum(cfg, d.total)
         d.result = AggregationResult(values, weight, tuple(d.survivors), d.total)
         return Completed(d), {}

@@ -58,6 +58,7 @@ class SimulationConfig:
     corrupt_fraction: float = 0.05
     max_weight: float = 1.0
     server_threads: int | None = None
+    cipher: str = "chacha20"
 
     def __post_init__(self) -> None:
         ensure(self.graph in GRAPHS, f"graph must be one of {GRAPHS}, got {self.graph!r}")
@@ -203,6 +204,7 @@ def simulate(
         n, m, clip=config.clip, graph=config.graph, bits=config.bits, scale=config.scale,
         dropout_rate=planned, corrupt_fraction=config.corrupt_fraction,
         max_weight=config.max_weight, consistency_check=config.consistency_check,
+        cipher=config.cipher,
     )
     rng = np.random.default_rng(config.seed)
     drop_count = int(round(config.dropout * n))

@@ -11,6 +11,7 @@ from secagg import AbortedError, SecAggValueError
 from secagg.bindings import storage_dtype
 from secagg.config import SecAggConfig
 from secagg.planner import max_scale
+from secagg.prg import ciphers
 from secagg.rounds import Round
 from secagg.simulation import STAGES, SimulationConfig, run_session, simulate
 
@@ -109,3 +110,22 @@ def test_a_consistency_check_that_two_disjoint_groups_could_pass_is_refused():
         SecAggConfig(num_clients=10, vector_length=4, threshold=4, bits=32, clip=1.0, scale=2.0**20)
     SecAggConfig(num_clients=10, vector_length=4, threshold=4, bits=32, clip=1.0, scale=2.0**20,
                  consistency_check=False)
+
+
+@pytest.mark.skipif("aes256ctr" not in ciphers(), reason="this CPU has no AES-NI")
+def test_a_session_can_expand_its_masks_with_aes256ctr():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, size=(8, 200))
+    config = SimulationConfig(graph="complete", dropout=0.25, seed=2, cipher="aes256ctr")
+    result = simulate(x, None, config)
+    s = result.survivors
+    np.testing.assert_allclose(result.sum, x[s].sum(axis=0), atol=len(s) / result.scale)
+
+
+def test_the_cipher_is_part_of_the_agreed_configuration():
+    base = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(32))
+    other = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(32),
+                              cipher="aes256ctr")
+    assert base.digest() != other.digest()
+    with pytest.raises(SecAggValueError, match="cipher"):
+        SecAggConfig.plan(10, 4, clip=1.0, graph="complete", cipher="rc4")
