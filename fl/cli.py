@@ -12,30 +12,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from secagg.cli import EXIT_USAGE, OneLineParser, UsageError
 from secagg.errors import SecAggError
 
 __all__ = ["main", "build_parser"]
 
-EXIT_USAGE = 2
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, raised rather than printed."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise _UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fl`` argument parser (defaults of None are filled in per task)."""
     from fl.tasks import TASKS
 
-    parser = _Parser(prog="python -m fl", description="federated learning over secagg")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="python -m fl", description="federated learning over secagg")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     p = sub.add_parser("train", help="train one task with FedAvg")
     p.add_argument("--task", choices=sorted(TASKS), default="hospitals")
     p.add_argument("--clients", type=int, help="number of clients (hospitals, users, banks)")
@@ -86,13 +75,13 @@ def _config(args: argparse.Namespace):
                  "target_epsilon", "dropout", "server_lr", "coord_clip"):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
-            raise _UsageError(f"--{name.replace('_', '-')} must be finite, got {value}")
+            raise UsageError(f"--{name.replace('_', '-')} must be finite, got {value}")
     clients = pick("clients")
     if not isinstance(clients, int) or clients < 1:
-        raise _UsageError(f"--clients must be >= 1, got {clients}")
+        raise UsageError(f"--clients must be >= 1, got {clients}")
     alpha = pick("alpha")
     if args.task != "keyboard" and not alpha > 0:
-        raise _UsageError(f"--alpha must be > 0, got {alpha}")
+        raise UsageError(f"--alpha must be > 0, got {alpha}")
     cfg = FLConfig(
         rounds=pick("rounds"), sample_rate=pick("sample_rate"),
         clients_per_round=args.clients_per_round, local_epochs=pick("local_epochs"),
@@ -122,7 +111,7 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     data = load_task(args.task, clients, alpha, cfg.seed)
     if cfg.clients_per_round is not None and cfg.clients_per_round > clients:
-        raise _UsageError(f"--clients-per-round {cfg.clients_per_round} exceeds --clients {clients}")
+        raise UsageError(f"--clients-per-round {cfg.clients_per_round} exceeds --clients {clients}")
     text = sys.stderr if args.json else sys.stdout
     bars: list[tqdm] = []  # made at the first round, so early errors stay one line
 
@@ -173,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return _train(args)
-    except (_UsageError, SecAggError, ValueError) as exc:
+    except (UsageError, SecAggError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"fl: error: {msg}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,20 +14,20 @@ from collections.abc import Sequence
 
 from secagg.errors import SecAggError
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_USAGE", "UsageError", "OneLineParser"]
 
 EXIT_USAGE = 2
 
 
-class _UsageError(Exception):
-    pass
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, raised rather than printed."""
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are raised as ``UsageError`` rather than printed with usage."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise _UsageError(message)
+        raise UsageError(message)
 
 
 def _print_table(rows: list[tuple[str, str]]) -> None:
@@ -41,7 +41,7 @@ def _print_table(rows: list[tuple[str, str]]) -> None:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure the core's speed")
-    kinds = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    kinds = bench.add_subparsers(dest="bench", required=True, parser_class=OneLineParser)
     prg = kinds.add_parser("prg", help="fused mask expansion vs OpenSSL ChaCha20, one core")
     prg.add_argument("--json", action="store_true", help="print one JSON object")
     prg.set_defaults(func=_run_bench_prg)
@@ -131,9 +131,9 @@ def _run_simulate(args: argparse.Namespace) -> int:
 # --- entry point --------------------------------------------------------------
 
 
-def _parser() -> _Parser:
-    parser = _Parser(prog="secagg", description="Secure aggregation for federated learning.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _parser() -> OneLineParser:
+    parser = OneLineParser(prog="secagg", description="Secure aggregation for federated learning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_bench(sub)
     _add_simulate(sub)
     return parser
@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         return int(args.func(args))
-    except (_UsageError, SecAggError, ValueError, TypeError, OSError) as exc:
+    except (UsageError, SecAggError, ValueError, TypeError, OSError) as exc:
         print(f"secagg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

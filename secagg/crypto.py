@@ -96,6 +96,20 @@ class SigningKeyPair:
     public: bytes
 
 
+def _received_bytes(
+    value: object, what: str, raising: type[Exception], *, exact: int = -1, at_least: int = 0
+) -> bytes:
+    """Check bytes that came from a peer; a bad one raises the peer's error (``raising``)."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise raising(f"{what} must be bytes, got {type(value).__name__}")
+    value = bytes(value)
+    if exact >= 0 and len(value) != exact:
+        raise raising(f"{what} must be {exact} bytes, got {len(value)}")
+    if len(value) < at_least:
+        raise raising(f"{what} must be at least {at_least} bytes, got {len(value)}")
+    return value
+
+
 def random_bytes(n: int) -> bytes:
     """``n`` bytes from the operating system's CSPRNG (libsodium randombytes)."""
     n = _ensure_int(n, "n", 0, 2**31 - 1)
@@ -127,12 +141,7 @@ def kx_agree(secret: bytes, peer_public: bytes) -> bytes:
         f"peer_public must be bytes, got {type(peer_public).__name__}",
         raising=SecAggTypeError,
     )
-    peer_public = bytes(peer_public)
-    ensure(
-        len(peer_public) == KX_PUBLIC_BYTES,
-        f"peer public key must be {KX_PUBLIC_BYTES} bytes, got {len(peer_public)}",
-        raising=BadPublicKeyError,
-    )
+    peer_public = _received_bytes(peer_public, "peer public key", BadPublicKeyError, exact=KX_PUBLIC_BYTES)
     try:
         shared = _sodium.crypto_scalarmult(secret, peer_public)
     except nacl.exceptions.CryptoError as exc:
@@ -160,17 +169,7 @@ def verify(verify_key: bytes, message: bytes, signature: bytes) -> None:
     """Check a detached Ed25519 signature; raise ``BadSignatureError`` unless it verifies."""
     verify_key = _ensure_bytes(verify_key, "verify_key", SIGN_PUBLIC_BYTES)
     message = _ensure_bytes(message, "message")
-    ensure(
-        isinstance(signature, (bytes, bytearray, memoryview)),
-        f"signature must be bytes, got {type(signature).__name__}",
-        raising=BadSignatureError,
-    )
-    signature = bytes(signature)
-    ensure(
-        len(signature) == SIGNATURE_BYTES,
-        f"signature must be {SIGNATURE_BYTES} bytes, got {len(signature)}",
-        raising=BadSignatureError,
-    )
+    signature = _received_bytes(signature, "signature", BadSignatureError, exact=SIGNATURE_BYTES)
     try:
         nacl.signing.VerifyKey(verify_key).verify(message, signature)
     except nacl.exceptions.CryptoError as exc:
@@ -228,17 +227,7 @@ def aead_decrypt(key: bytes, ciphertext: bytes, associated_data: bytes) -> bytes
     """Open an ``aead_encrypt`` output; any failure (key, AD, tamper, size) → DecryptionError."""
     key = _ensure_bytes(key, "key", KEY_BYTES)
     associated_data = _ensure_bytes(associated_data, "associated_data")
-    ensure(
-        isinstance(ciphertext, (bytes, bytearray, memoryview)),
-        f"ciphertext must be bytes, got {type(ciphertext).__name__}",
-        raising=DecryptionError,
-    )
-    ciphertext = bytes(ciphertext)
-    ensure(
-        len(ciphertext) >= AEAD_OVERHEAD,
-        f"ciphertext must be at least {AEAD_OVERHEAD} bytes, got {len(ciphertext)}",
-        raising=DecryptionError,
-    )
+    ciphertext = _received_bytes(ciphertext, "ciphertext", DecryptionError, at_least=AEAD_OVERHEAD)
     nonce, body = ciphertext[:AEAD_NONCE_BYTES], ciphertext[AEAD_NONCE_BYTES:]
     try:
         return _sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
