@@ -117,8 +117,11 @@ def _plot(task: str, info: dict[str, object], path: Path) -> None:
     plt.close(fig)
 
 
+_NOTES = "## Reading these numbers"
+
+
 def main() -> None:
-    """Run the grid and write docs/results.md."""
+    """Run the grid and write docs/results.md (its notes section is kept)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--secagg", action="store_true")
     parser.add_argument("--tasks", nargs="*", default=list(GRID))
@@ -134,7 +137,11 @@ def main() -> None:
         _plot(task, info, img)
         out += lines + [f"![{task}](img/{img.name})", ""]
         print("\n".join(lines), flush=True)
-    (ROOT / "docs" / "results.md").write_text("\n".join(out) + "\n", encoding="utf-8")
+    results = ROOT / "docs" / "results.md"
+    # The hand-written reading of the numbers is kept from the previous file.
+    previous = results.read_text(encoding="utf-8") if results.exists() else ""
+    notes = previous[previous.find(_NOTES):] if _NOTES in previous else ""
+    results.write_text("\n".join(out) + "\n" + notes, encoding="utf-8")
 
 
 if __name__ == "__main__":
