@@ -156,10 +156,7 @@ class ShareKeys(_AliveState):
             raise MaliciousServerError("the key directory does not carry my own keys")
         d.session_id = derivation.session_id(d.config_digest, message.records)
         d.graph = cfg.build_graph(d.session_id)
-        listed = set(message.ids.tolist()) if cfg.graph == "complete" else None
         for v in d.graph.neighbours(d.me):
-            if listed is not None and v not in listed:
-                continue
             entry = message.entry(v)
             if entry is None:
                 continue  # v dropped out before advertising: left out, nothing to recover

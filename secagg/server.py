@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,8 +77,9 @@ class _ServerData:
     graph: Graph | None = None
     sharers: dict[int, msg.ShareKeys] = field(default_factory=dict)  # U2
     total: np.ndarray | None = None
-    survivors: list[int] = field(default_factory=list)  # U3: inputs in the sum
-    survivor_set: bytes = b""
+    survivors: list[int] = field(default_factory=list)  # U3: inputs in the sum, sorted
+    counted: frozenset[int] = frozenset()  # U3 again, for membership tests
+    survivors_wire: bytes = b""  # U3 as the IdSet that clients sign
     signatures: dict[int, bytes] = field(default_factory=dict)  # U4
     responses: dict[int, msg.UnmaskResponse] = field(default_factory=dict)  # U5
     result: AggregationResult | None = None
@@ -213,12 +214,13 @@ class CollectMaskedInputs(ServerState):
         d.survivors = sorted(self._received)
         _require(len(d.survivors) > d.config.threshold,
                  f"only {len(d.survivors)} masked inputs arrived; need more than t={d.config.threshold}")
-        d.survivor_set = msg.encode_ids(d.survivors)
-        _check_recoverable(d, set(d.survivors))
+        d.counted = frozenset(d.survivors)
+        d.survivors_wire = msg.encode_ids(d.survivors)
+        _check_recoverable(d, d.counted)
         if d.config.consistency_check:
-            request = msg.ConsistencyRequest(d.session_id, d.survivor_set)
+            request = msg.ConsistencyRequest(d.session_id, d.survivors_wire)
             return CollectConsistency(d), {u: request for u in d.survivors}
-        return CollectUnmasking(d, set(d.survivors)), _unmask_requests(d, d.survivors, {})
+        return CollectUnmasking(d, d.counted), _unmask_requests(d, d.survivors, {})
 
 
 class CollectConsistency(ServerState):
@@ -232,7 +234,7 @@ class CollectConsistency(ServerState):
     def receive(self, sender: int, message: msg.Message) -> None:
         d = self.data
         if (not isinstance(message, msg.ConsistencySignature) or sender in d.signatures
-                or sender not in set(d.survivors)):
+                or sender not in d.counted):
             return super().receive(sender, message)
         d.check_session(message.session_id)
         d.signatures[sender] = message.signature
@@ -249,10 +251,10 @@ class CollectUnmasking(ServerState):
 
     round = Round.UNMASKING
 
-    def __init__(self, data: _ServerData, asked: set[int]) -> None:
+    def __init__(self, data: _ServerData, asked: Set[int]) -> None:
         super().__init__(data)
         self._asked = asked
-        self._survivors = set(data.survivors)
+        self._survivors = data.counted
         self._dropped = set(data.sharers) - self._survivors
 
     def expected(self) -> set[int]:
@@ -346,10 +348,10 @@ def _require(condition: bool, reason: str) -> None:
         raise AbortedError(reason)
 
 
-def _check_recoverable(d: _ServerData, helpers: set[int]) -> None:
+def _check_recoverable(d: _ServerData, helpers: Set[int]) -> None:
     """Abort early unless every needed secret has at least t potential helpers."""
     t = d.config.threshold
-    survivors = set(d.survivors)
+    survivors = d.counted
     for v in d.sharers:
         needed = v in survivors or bool(d.neighbours_in(v, survivors))
         if needed and len(d.neighbours_in(v, helpers)) < t:
@@ -361,12 +363,12 @@ def _check_recoverable(d: _ServerData, helpers: set[int]) -> None:
 def _unmask_requests(
     d: _ServerData, asked: list[int], signatures: dict[int, bytes]
 ) -> dict[int, msg.Message]:
-    dropped = msg.encode_ids(sorted(set(d.sharers) - set(d.survivors)))
+    dropped = msg.encode_ids(sorted(set(d.sharers) - d.counted))
     out: dict[int, msg.Message] = {}
     for u in asked:
         signers = tuple(d.neighbours_in(u, signatures))
         out[u] = msg.UnmaskRequest(
-            d.session_id, d.survivor_set, dropped, signers, tuple(signatures[s] for s in signers)
+            d.session_id, d.survivors_wire, dropped, signers, tuple(signatures[s] for s in signers)
         )
     return out
 
