@@ -12,7 +12,7 @@ take and return bytes addressed to the server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -253,7 +253,7 @@ class ConsistencyCheck(ClientState):
             return super().handle(message)
         d = self.data
         d.check_session(message.session_id)
-        survivors = set(msg.decode_ids(message.survivors).tolist())
+        survivors = _among(msg.decode_ids(message.survivors), d.peers)
         _check_enough(d, survivors, "in the consistency check")
         d.survivors = message.survivors
         signature = crypto.sign(
@@ -272,12 +272,14 @@ class Unmasking(ClientState):
             return super().handle(message)
         d, cfg = self.data, self.data.config
         d.check_session(message.session_id)
-        survivors = set(msg.decode_ids(message.survivors).tolist())
-        dropped = set(msg.decode_ids(message.dropped).tolist())
-        if survivors & dropped:
+        listed = msg.decode_ids(message.survivors)
+        both = np.intersect1d(listed, msg.decode_ids(message.dropped), assume_unique=True)
+        if both.size:
             raise MaliciousServerError(
-                f"clients {sorted(survivors & dropped)[:5]} are listed both as survivors and dropped"
+                f"clients {both[:5].tolist()} are listed both as survivors and dropped"
             )
+        survivors = _among(listed, d.peers)
+        dropped = _among(msg.decode_ids(message.dropped), d.peers)
         if cfg.consistency_check:
             if message.survivors != d.survivors:
                 raise MaliciousServerError("the survivors differ from the set I signed")
@@ -327,9 +329,20 @@ class Aborted(ClientState):
         self.reason = reason
 
 
+def _among(ids: np.ndarray, clients: Iterable[int]) -> set[int]:
+    """Those of ``clients`` listed in the sorted id array ``ids`` (O(k log n), not O(n))."""
+    wanted = np.fromiter(clients, dtype=np.int64)
+    at = np.searchsorted(ids, wanted).clip(max=max(ids.size - 1, 0))
+    hit = ids[at] == wanted if ids.size else np.zeros(wanted.size, dtype=bool)
+    return set(wanted[hit].tolist())
+
+
 def _check_enough(d: _ClientData, survivors: set[int], where: str) -> None:
-    """Refuse to go on unless at least t of my neighbours survived (Bonawitz's |U| >= t)."""
-    alive = len(survivors & set(d.peers))
+    """Refuse to go on unless at least t of my neighbours survived (Bonawitz's |U| >= t).
+
+    ``survivors`` holds only neighbours (see ``_among``).
+    """
+    alive = len(survivors)
     if alive < d.config.threshold:
         raise AbortedError(
             f"only {alive} of my neighbours are {where}; threshold is {d.config.threshold}"
