@@ -10,6 +10,8 @@
 #define TILE 1024
 #define MAX_ELEMS ((uint64_t)1 << 36) /* 2^32 blocks * 16 words per block */
 
+uint64_t secagg_fixedpoint_max_length(void) { return MAX_ELEMS; }
+
 static inline uint32_t load32_le(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |

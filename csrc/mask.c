@@ -13,6 +13,8 @@
 
 static const uint8_t mask_nonce[12] = {0};
 
+uint64_t secagg_mask_max_blocks(void) { return (uint64_t)UINT32_MAX + 1; }
+
 static uint32_t load32_le(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |

@@ -31,12 +31,22 @@ static inline void store32_le(uint8_t *p, uint32_t w)
     p[3] = (uint8_t)(w >> 24);
 }
 
+uint64_t secagg_pack_max_length(void) { return MAX_ELEMS; }
+
 size_t secagg_pack_size(size_t m, unsigned bits)
 {
     if (bits < 1 || bits > 64 || (uint64_t)m > MAX_ELEMS)
         return SIZE_MAX;
     uint64_t total = (uint64_t)m * bits; /* < 2^62 */
-    return (size_t)((total + 7) / 8);
+    uint64_t bytes = (total + 7) / 8;
+    return bytes >= SIZE_MAX ? SIZE_MAX : (size_t)bytes; /* a 32-bit size_t may not hold it */
+}
+
+/* 0 if m bits-bit values fit the format and this address space, else -1. SIZE_MAX is
+ * never a valid size, so a caller passing nbytes = SIZE_MAX cannot slip through. */
+static int check_length(size_t m, unsigned bits)
+{
+    return ((uint64_t)m > MAX_ELEMS || secagg_pack_size(m, bits) == SIZE_MAX) ? -1 : 0;
 }
 
 /* --- writer ------------------------------------------------------------------- */
@@ -76,7 +86,7 @@ static inline uint64_t low_mask(unsigned b)
 
 int secagg_pack_encode_u32(uint8_t *out, const uint32_t *v, size_t m, unsigned bits)
 {
-    if (bits < 1 || bits > 32 || (uint64_t)m > MAX_ELEMS)
+    if (bits < 1 || bits > 32 || check_length(m, bits) != 0)
         return -1;
     if (m == 0)
         return 0;
@@ -121,7 +131,7 @@ int secagg_pack_encode_u32(uint8_t *out, const uint32_t *v, size_t m, unsigned b
 
 int secagg_pack_encode_u64(uint8_t *out, const uint64_t *v, size_t m, unsigned bits)
 {
-    if (bits < 1 || bits > 64 || (uint64_t)m > MAX_ELEMS)
+    if (bits < 1 || bits > 64 || check_length(m, bits) != 0)
         return -1;
     if (m == 0)
         return 0;
@@ -198,7 +208,8 @@ static inline int finish(const reader *r)
 int secagg_pack_decode_u32(uint32_t *out, const uint8_t *in, size_t nbytes, size_t m,
                            unsigned bits)
 {
-    if (bits < 1 || bits > 32 || secagg_pack_size(m, bits) != nbytes)
+    if (bits < 1 || bits > 32 || check_length(m, bits) != 0 ||
+        secagg_pack_size(m, bits) != nbytes)
         return -1;
     if (m == 0)
         return 0;
@@ -239,7 +250,8 @@ int secagg_pack_decode_u32(uint32_t *out, const uint8_t *in, size_t nbytes, size
 int secagg_pack_decode_u64(uint64_t *out, const uint8_t *in, size_t nbytes, size_t m,
                            unsigned bits)
 {
-    if (bits < 1 || bits > 64 || secagg_pack_size(m, bits) != nbytes)
+    if (bits < 1 || bits > 64 || check_length(m, bits) != 0 ||
+        secagg_pack_size(m, bits) != nbytes)
         return -1;
     if (m == 0)
         return 0;

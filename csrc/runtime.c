@@ -73,6 +73,8 @@ static const struct {
 
 int secagg_runtime_impl_count(void) { return IMPL_COUNT; }
 
+int secagg_runtime_simd_built(void) { return SECAGG_X86_SIMD; }
+
 int secagg_runtime_impl_available(int impl)
 {
     if (impl < 0 || impl >= IMPL_COUNT || impls[impl].chacha20.blocks == NULL)

@@ -5,6 +5,17 @@
 #define SHAMIR_MAX_CHUNKS 16
 
 uint64_t secagg_shamir_prime(void) { return SHAMIR_P; }
+size_t secagg_shamir_max_chunks(void) { return SHAMIR_MAX_CHUNKS; }
+
+/* 1 if the byte ranges [a, a + na*8) and [b, b + nb*8) overlap. Compared as integers:
+ * relational operators on pointers into different objects are undefined. */
+static int overlaps(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+    if (na == 0 || nb == 0)
+        return 0;
+    uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 ? b0 - a0 < na * sizeof *a : a0 - b0 < nb * sizeof *b;
+}
 
 /* a*b mod p for a, b < p: the 122-bit product folds as lo + hi (2^61 = 1 mod p),
  * which is < 2p, so one conditional subtraction reduces it. */
@@ -52,7 +63,13 @@ int secagg_shamir_split(uint64_t *shares, const uint64_t *secret, const uint64_t
     if (shares == NULL || secret == NULL || xs == NULL || t == 0 || chunks == 0 ||
         chunks > SHAMIR_MAX_CHUNKS || (t > 1 && coeffs == NULL))
         return -1;
-    if (t - 1 > SIZE_MAX / chunks)
+    if (t - 1 > SIZE_MAX / 8 / chunks)
+        return -1;
+    if (n > SIZE_MAX / 8 / chunks)
+        return -1;
+    /* Outputs are written while inputs are still read: they must not share memory. */
+    if (overlaps(shares, n * chunks, secret, chunks) || overlaps(shares, n * chunks, xs, n) ||
+        (t > 1 && overlaps(shares, n * chunks, coeffs, (t - 1) * chunks)))
         return -1;
     if (!all_reduced(secret, chunks) || !all_reduced(xs, n) ||
         !all_reduced(coeffs, (t - 1) * chunks))
@@ -82,7 +99,8 @@ int secagg_shamir_split(uint64_t *shares, const uint64_t *secret, const uint64_t
 
 int secagg_shamir_lagrange(uint64_t *lagrange, const uint64_t *xs, size_t t)
 {
-    if (lagrange == NULL || xs == NULL || t == 0 || !all_reduced(xs, t))
+    if (lagrange == NULL || xs == NULL || t == 0 || t > SIZE_MAX / 8 ||
+        overlaps(lagrange, t, xs, t) || !all_reduced(xs, t))
         return -1;
     for (size_t i = 0; i < t; i++) {
         const uint64_t xi = xs[i];
@@ -107,7 +125,9 @@ int secagg_shamir_combine(uint64_t *secret, const uint64_t *shares, const uint64
                           size_t t, size_t chunks)
 {
     if (secret == NULL || shares == NULL || lagrange == NULL || t == 0 || chunks == 0 ||
-        t > SIZE_MAX / chunks)
+        chunks > SIZE_MAX / 8 || t > SIZE_MAX / 8 / chunks)
+        return -1;
+    if (overlaps(secret, chunks, shares, t * chunks) || overlaps(secret, chunks, lagrange, t))
         return -1;
     if (!all_reduced(shares, t * chunks) || !all_reduced(lagrange, t))
         return -1;

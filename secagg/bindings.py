@@ -32,6 +32,7 @@ __all__ = [
     "secagg_mask_accumulate",
     "secagg_runtime_implementations",
     "secagg_runtime_ciphers",
+    "SIMD_BUILT",
     "FIXEDPOINT_MAX_LENGTH",
     "FIXEDPOINT_SEEDBYTES",
     "secagg_fixedpoint_encode",
@@ -41,6 +42,7 @@ __all__ = [
     "secagg_pack_encode",
     "secagg_pack_decode",
     "SHAMIR_PRIME",
+    "SHAMIR_MAX_CHUNKS",
     "secagg_shamir_split",
     "secagg_shamir_lagrange",
     "secagg_shamir_combine",
@@ -171,7 +173,7 @@ _BLOCKBYTES = {"aes256ctr": AES256CTR_BLOCKBYTES, "chacha20": CHACHA20_BLOCKBYTE
 
 # --- fixedpoint ---------------------------------------------------------------
 
-FIXEDPOINT_MAX_LENGTH: int = 2**36  # keystream words available under one seed
+FIXEDPOINT_MAX_LENGTH: int = lib.secagg_fixedpoint_max_length()  # keystream words under one seed
 FIXEDPOINT_SEEDBYTES: int = CHACHA20_KEYBYTES
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -183,7 +185,11 @@ def _ensure_real(value: object, name: str) -> float:
         f"{name} must be a real number, got {type(value).__name__}",
         raising=SecAggTypeError,
     )
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the double range, e.g. 10**400
+        raise SecAggValueError(f"{name} must be finite and > 0, got an int of "
+                               f"{int(value).bit_length()} bits (too large for a float)") from None
     ensure(math.isfinite(value) and value > 0, f"{name} must be finite and > 0, got {value}")
     return value
 
@@ -217,7 +223,7 @@ def secagg_fixedpoint_encode(
     clip, scale, bits = _ensure_fixedpoint_params(clip, scale, bits)
     seed = _ensure_bytes(seed, "seed", FIXEDPOINT_SEEDBYTES)
     m = x.shape[0]
-    ensure(m <= FIXEDPOINT_MAX_LENGTH, "x may have at most 2^36 elements")
+    ensure(m <= FIXEDPOINT_MAX_LENGTH, f"x may have at most {FIXEDPOINT_MAX_LENGTH} elements")
     dtype = storage_dtype(bits)
     out = np.empty(m, dtype=dtype)
     n_clipped = ffi.new("size_t *")
@@ -257,7 +263,7 @@ def secagg_fixedpoint_decode(v: np.ndarray, scale: float, bits: int) -> np.ndarr
 
 # --- pack ---------------------------------------------------------------------
 
-PACK_MAX_LENGTH: int = 2**56
+PACK_MAX_LENGTH: int = lib.secagg_pack_max_length()
 
 
 def secagg_pack_size(m: int, bits: int) -> int:
@@ -272,7 +278,7 @@ def secagg_pack_encode(v: np.ndarray, bits: int) -> bytes:
     bits = _ensure_int(bits, "bits", 1, 64)
     v = _ensure_vector(v, "v", bits)
     m = v.shape[0]
-    ensure(m <= PACK_MAX_LENGTH, "v may have at most 2^56 elements")
+    ensure(m <= PACK_MAX_LENGTH, f"v may have at most {PACK_MAX_LENGTH} elements")
     out = np.empty(secagg_pack_size(m, bits), dtype=np.uint8)
     if bits <= 32:
         rc = lib.secagg_pack_encode_u32(_ptr(out, "uint8_t *"), _ptr(v, "uint32_t *"), m, bits)
@@ -303,6 +309,7 @@ def secagg_pack_decode(data: bytes, m: int, bits: int) -> np.ndarray:
 # --- shamir -------------------------------------------------------------------
 
 SHAMIR_PRIME: int = lib.secagg_shamir_prime()
+SHAMIR_MAX_CHUNKS: int = lib.secagg_shamir_max_chunks()
 _U64 = np.dtype(np.uint64)
 
 
@@ -319,7 +326,8 @@ def secagg_shamir_split(
     coeffs = _ensure_array(coeffs, "coeffs", _U64)
     shares = _ensure_array(shares, "shares", _U64, writable=True)
     chunks = len(secret)
-    ensure(1 <= chunks <= 16, f"secret must have 1 to 16 chunks, got {chunks}")
+    ensure(1 <= chunks <= SHAMIR_MAX_CHUNKS,
+           f"secret must have 1 to {SHAMIR_MAX_CHUNKS} chunks, got {chunks}")
     t = _ensure_int(t, "t", 1, 2**31)
     ensure(len(coeffs) == (t - 1) * chunks,
            f"coeffs must have (t-1)*chunks = {(t - 1) * chunks} elements, got {len(coeffs)}")
@@ -363,7 +371,7 @@ def secagg_shamir_combine(secret: np.ndarray, shares: np.ndarray, lagrange: np.n
 
 # --- mask ---------------------------------------------------------------------
 
-MASK_MAX_BLOCKS: int = 2**32  # blocks in one mask stream (32-bit counter), either cipher
+MASK_MAX_BLOCKS: int = lib.secagg_mask_max_blocks()  # blocks in one mask stream, either cipher
 _MIN_SLICE = 4096  # elements per thread below which threads cost more than they save
 _SLICE_ALIGN = 16  # elements: whole ChaCha20 (and so AES) blocks for uint32 and uint64
 
@@ -453,6 +461,8 @@ def secagg_mask_accumulate(
 
 # --- runtime ------------------------------------------------------------------
 
+SIMD_BUILT: bool = bool(lib.secagg_runtime_simd_built())  # False: the portable -DSECAGG_NO_SIMD core
+
 _CIPHER_IDS: dict[str, int] = {
     ffi.string(lib.secagg_runtime_cipher_name(c)).decode(): c
     for c in range(lib.secagg_runtime_cipher_count())
@@ -500,7 +510,9 @@ def _impl_id(impl: object, cipher: object = "chacha20") -> int:
     if not _AVAILABLE[cipher]:
         raise SecAggValueError(
             f"cipher {cipher!r} has no implementation on this CPU"
-            + (" (AES-256-CTR needs AES-NI on x86-64)" if cipher == "aes256ctr" else "")
+            + ((" (AES-256-CTR needs AES-NI on x86-64)" if SIMD_BUILT else
+                " (this core was built without SIMD, -DSECAGG_NO_SIMD: AES-256-CTR needs AES-NI)")
+               if cipher == "aes256ctr" else "")
             + f"; available: {secagg_runtime_ciphers()}"
         )
     if impl is None:

@@ -11,12 +11,12 @@ configuration whose sum could wrap.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import msgpack
 
 from secagg import crypto, planner, prg
+from secagg.bindings import _ensure_real
 from secagg.errors import SecAggTypeError, SecAggValueError, ensure
 from secagg.graph import Graph, complete_graph, harary_graph
 
@@ -62,7 +62,7 @@ class SecAggConfig:
             value = getattr(self, name)
             ensure(isinstance(value, (int, float)) and not isinstance(value, bool),
                    f"{name} must be a number", raising=SecAggTypeError)
-            ensure(math.isfinite(value) and value > 0, f"{name} must be finite and > 0, got {value}")
+            _ensure_real(value, name)  # finite and > 0; an int like 10**400 is refused, not raised
         ensure(type(self.consistency_check) is bool, "consistency_check must be a bool",
                raising=SecAggTypeError)
         ensure(type(self.session_nonce) is bytes and len(self.session_nonce) == 32,

@@ -41,7 +41,8 @@ CHUNK_BYTES = 7  # 56 bits < 61: every chunk is a field element
 CHUNKS = -(-SECRET_BYTES // CHUNK_BYTES)
 SHARE_BYTES = 8 * CHUNKS
 _PADDED = CHUNKS * CHUNK_BYTES
-_U64 = np.dtype("<u8")
+_U64 = np.dtype(np.uint64)  # native byte order: what the C core reads and writes
+_WIRE = np.dtype("<u8")  # shares and secret chunks as bytes: little-endian on every host
 _MASK61 = np.uint64((1 << 61) - 1)
 
 assert PRIME == (1 << 61) - 1 and CHUNK_BYTES * 8 < 61
@@ -61,18 +62,28 @@ def _random_field_elements(count: int) -> np.ndarray:
     return out
 
 
+def _to_wire(arr: np.ndarray) -> bytes:
+    """Field elements (native uint64) as little-endian 8-byte words, whatever the host."""
+    return arr.astype(_WIRE, copy=False).tobytes()
+
+
+def _from_wire(data: bytes) -> np.ndarray:
+    """Little-endian 8-byte words as a fresh native uint64 array the C core accepts."""
+    return np.frombuffer(data, dtype=_WIRE).astype(_U64)
+
+
 def _encode_secret(secret: bytes) -> np.ndarray:
     """32 bytes → CHUNKS field elements (little-endian 7-byte chunks, zero-padded)."""
     padded = secret + bytes(_PADDED - SECRET_BYTES)
     raw = np.frombuffer(padded, dtype=np.uint8).reshape(CHUNKS, CHUNK_BYTES)
     wide = np.zeros((CHUNKS, 8), dtype=np.uint8)
     wide[:, :CHUNK_BYTES] = raw
-    return wide.reshape(-1).view(_U64).copy()
+    return _from_wire(wide.tobytes())
 
 
 def _decode_secret(chunks: np.ndarray) -> bytes:
     """CHUNKS field elements → 32 bytes; anything out of range means inconsistent shares."""
-    raw = chunks.astype(_U64).view(np.uint8).reshape(CHUNKS, 8)
+    raw = np.frombuffer(_to_wire(chunks), dtype=np.uint8).reshape(CHUNKS, 8)
     ensure(
         not raw[:, CHUNK_BYTES:].any(),
         "shares are inconsistent: the interpolated secret is out of range",
@@ -121,7 +132,7 @@ def _parse_shares(shares: object, count: int) -> np.ndarray:
             raising=InvalidShareError,
         )
         parts.append(bytes(share))
-    arr = np.frombuffer(b"".join(parts), dtype=_U64)
+    arr = _from_wire(b"".join(parts))
     bad = np.flatnonzero(arr >= PRIME)
     ensure(
         len(bad) == 0,
@@ -140,7 +151,7 @@ def split(secret: bytes, xs: Sequence[int], t: int) -> list[bytes]:
     coeffs = _random_field_elements((t - 1) * CHUNKS)
     out = np.empty(len(points) * CHUNKS, dtype=_U64)
     bindings.secagg_shamir_split(out, _encode_secret(secret), coeffs, points, t)
-    buf = out.tobytes()
+    buf = _to_wire(out)
     return [buf[i : i + SHARE_BYTES] for i in range(0, len(buf), SHARE_BYTES)]
 
 

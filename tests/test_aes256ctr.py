@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from helpers import NO_AES_REASON
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from secagg.reference import reference_accumulate_masks
 AES = "aes256ctr"
 HAVE_AES = AES in ciphers()
 IMPLS = implementations(AES)
-needs_aes = pytest.mark.skipif(not HAVE_AES, reason="this CPU has no AES-NI: no AES-256-CTR here")
+needs_aes = pytest.mark.skipif(not HAVE_AES, reason=NO_AES_REASON)
 KEY = bytes(range(32))
 # Edges of the C paths: a block is 16 bytes (4 u32 / 2 u64 elements); AES-NI
 # runs 8 blocks per step, VAES 16 (AVX2) or 32 (AVX-512); a mask tile is 8 KiB

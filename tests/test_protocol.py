@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import NO_AES_REASON
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,7 +113,7 @@ def test_a_consistency_check_that_two_disjoint_groups_could_pass_is_refused():
                  consistency_check=False)
 
 
-@pytest.mark.skipif("aes256ctr" not in ciphers(), reason="this CPU has no AES-NI")
+@pytest.mark.skipif("aes256ctr" not in ciphers(), reason=NO_AES_REASON)
 def test_a_session_can_expand_its_masks_with_aes256ctr():
     rng = np.random.default_rng(5)
     x = rng.uniform(-1, 1, size=(8, 200))

@@ -14,10 +14,12 @@
  * Requirements (else -1 with *first_bad = m): 2 <= bits <= 64 for the chosen
  * storage, clip and scale finite and > 0, ceil(clip * scale) <= 2^(bits-1) - 1
  * (so every rounded value is representable as signed), m <= 2^36 (the keystream
- * counter). Storage: uint32_t for bits <= 32, uint64_t for 33..64.
+ * counter; secagg_fixedpoint_max_length()). Storage: uint32_t for bits <= 32,
+ * uint64_t for 33..64.
  *
  * Decoding reads each value as a signed bits-bit integer and divides it by
  * scale. Returns -1 if a value has bits set above `bits`. */
+uint64_t secagg_fixedpoint_max_length(void);
 int secagg_fixedpoint_encode_f32_u32(uint32_t *out, const float *x, size_t m, double clip,
                                      double scale, unsigned bits, const uint8_t *seed,
                                      size_t *n_clipped, size_t *first_bad);

@@ -17,6 +17,8 @@
  * Returns 0, or -1 (acc unchanged) on: bits out of range for the storage, NULL
  * pointers, a sign other than +1/-1, an unavailable impl, or an element past
  * the 2^32 blocks of one ChaCha20 stream. */
+/* Blocks in one mask stream (2^32: the 32-bit block counter), for either cipher. */
+uint64_t secagg_mask_max_blocks(void);
 int secagg_mask_accumulate_u32(uint32_t *acc, size_t m, size_t offset, unsigned bits,
                                const uint8_t *keys, const int8_t *signs, size_t nkeys, int impl);
 int secagg_mask_accumulate_u64(uint64_t *acc, size_t m, size_t offset, unsigned bits,

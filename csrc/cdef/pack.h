@@ -7,8 +7,11 @@
  *
  * encode: returns -1 if a value has bits set above `bits` (out is then garbage).
  * decode: returns -1 if nbytes != secagg_pack_size(m, bits) or a pad bit is set.
- * Storage: uint32_t for bits <= 32, uint64_t for 33..64. m <= 2^56; secagg_pack_size
- * returns SIZE_MAX for arguments out of range. */
+ * Storage: uint32_t for bits <= 32, uint64_t for 33..64. m <= secagg_pack_max_length()
+ * = 2^56: encode and decode return -1 for a larger m (whatever nbytes says), and
+ * secagg_pack_size returns SIZE_MAX, never a valid size, for arguments out of range
+ * (also when the size does not fit a size_t, as on 32-bit targets). */
+uint64_t secagg_pack_max_length(void);
 size_t secagg_pack_size(size_t m, unsigned bits);
 int secagg_pack_encode_u32(uint8_t *out, const uint32_t *v, size_t m, unsigned bits);
 int secagg_pack_encode_u64(uint8_t *out, const uint64_t *v, size_t m, unsigned bits);

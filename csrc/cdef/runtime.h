@@ -21,6 +21,10 @@ enum secagg_aes256ctr_impl_id {
     SECAGG_IMPL_VAES_AVX512 = 2
 };
 
+/* 1 if this build has the x86-64 SIMD paths (AES-NI, VAES, SSE2, AVX2, AVX-512),
+ * 0 for the portable build (-DSECAGG_NO_SIMD, or a CPU other than x86-64). */
+int secagg_runtime_simd_built(void);
+
 /* ChaCha20 implementations. Number of ids (valid ids are 0 .. count-1). */
 int secagg_runtime_impl_count(void);
 

@@ -1,8 +1,11 @@
 /* Shamir t-of-n secret sharing over GF(p), p = 2^61 - 1 (a Mersenne prime).
  * A secret is a vector of `chunks` field elements, each shared with its own
  * random polynomial of degree t-1; a share is the vector of its evaluations.
- * Arrays are row-major uint64_t, every element must be < p (checked: -1). */
+ * Arrays are row-major uint64_t, every element must be < p (checked: -1).
+ * An output array must not overlap any input array (checked: -1, nothing written).
+ * chunks <= secagg_shamir_max_chunks() (16) in split. */
 uint64_t secagg_shamir_prime(void);
+size_t secagg_shamir_max_chunks(void);
 
 /* shares[i*chunks + c] = secret[c] + sum_{j=1}^{t-1} coeffs[(j-1)*chunks + c] * xs[i]^j.
  * coeffs has (t-1)*chunks elements (NULL allowed when t == 1). xs must be nonzero,
