@@ -1,6 +1,7 @@
 /* CPU feature detection and the implementation table (after libsodium's
  * runtime.c). Features are detected once; the table itself is constant. */
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "aes256ctr_impl.h"
 #include "chacha20_impl.h"
@@ -18,25 +19,66 @@ enum {
 /* 0 until detected. Every thread that races to fill it computes the same value. */
 static _Atomic int cpu_features;
 
+#if SECAGG_X86_SIMD
+/* CPUID leaf `leaf`, sub-leaf `sub`: {eax, ebx, ecx, edx}. Inline assembly, not
+ * __builtin_cpu_supports: clang 14 rejects feature names such as "vaes", and newer
+ * compilers turn an unknown name into a constant 0, silently disabling a path. */
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+/* XCR0: which register states the OS saves on a context switch. Only called once
+ * CPUID says OSXSAVE, so the instruction exists and is enabled. */
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+#define BIT(n) ((uint32_t)1 << (n))
+/* XCR0 bits: SSE (XMM), AVX (upper YMM), opmask, ZMM_Hi256, Hi16_ZMM. */
+#define XCR0_YMM (BIT(1) | BIT(2))
+#define XCR0_ZMM (XCR0_YMM | BIT(5) | BIT(6) | BIT(7))
+#endif
+
+/* The features a path needs, each only if the CPU has it and the OS saves its
+ * registers: AVX2 and VAES need the YMM state, AVX-512 the ZMM and mask state. */
 static int detect_features(void)
 {
     int f = FEATURE_DETECTED;
 #if SECAGG_X86_SIMD
-    /* These builtins also check that the OS saves the wide registers (XGETBV). */
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("sse2"))
+    uint32_t r[4];
+    cpuid(0, 0, r);
+    const uint32_t max_leaf = r[0];
+    if (max_leaf < 1)
+        return f;
+    cpuid(1, 0, r);
+    const uint32_t ecx1 = r[2], edx1 = r[3];
+    uint32_t ebx7 = 0, ecx7 = 0;
+    if (max_leaf >= 7) {
+        cpuid(7, 0, r);
+        ebx7 = r[1];
+        ecx7 = r[2];
+    }
+    const int osxsave = (ecx1 & BIT(27)) != 0;
+    const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
+    const int ymm = osxsave && (ecx1 & BIT(28)) /* AVX */ && (xcr0 & XCR0_YMM) == XCR0_YMM;
+    const int zmm = ymm && (xcr0 & XCR0_ZMM) == XCR0_ZMM;
+
+    if (edx1 & BIT(26))
         f |= FEATURE_SSE2;
-    if (__builtin_cpu_supports("avx2"))
-        f |= FEATURE_AVX2;
-    if (__builtin_cpu_supports("avx512f"))
-        f |= FEATURE_AVX512F;
-    if (__builtin_cpu_supports("avx512bw"))
-        f |= FEATURE_AVX512BW;
-    if (__builtin_cpu_supports("aes") && __builtin_cpu_supports("ssse3") &&
-        __builtin_cpu_supports("sse4.1"))
+    if ((ecx1 & BIT(25)) && (ecx1 & BIT(9)) && (ecx1 & BIT(19))) /* AES, SSSE3, SSE4.1 */
         f |= FEATURE_AESNI;
-    if (__builtin_cpu_supports("vaes"))
+    if (ymm && (ebx7 & BIT(5)))
+        f |= FEATURE_AVX2;
+    if (ymm && (ecx7 & BIT(9)))
         f |= FEATURE_VAES;
+    if (zmm && (ebx7 & BIT(16)))
+        f |= FEATURE_AVX512F;
+    if (zmm && (ebx7 & BIT(30)))
+        f |= FEATURE_AVX512BW;
 #endif
     return f;
 }
