@@ -38,7 +38,9 @@ int secagg_aes256ctr_keystream_impl(int impl, uint8_t *out, size_t len, const ui
         uint8_t last[16];
         im->blocks(last, 1, &ks, nonce, counter + (uint32_t)full, SECAGG_CHACHA20_STORE);
         memcpy(out + 16 * full, last, rest);
+        secagg_memzero(last, sizeof last);
     }
+    secagg_memzero(&ks, sizeof ks); /* the expanded key */
     return 0;
 }
 

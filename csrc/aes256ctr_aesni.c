@@ -42,6 +42,7 @@ TARGET void secagg_aes256_expand_aesni(secagg_aes256_schedule *ks, const uint8_t
     k[14] = EVEN(k[12], k[13], 0x40);
     for (int i = 0; i < 15; i++)
         _mm_store_si128((__m128i *)(void *)(ks->rk + 16 * i), k[i]);
+    secagg_memzero(k, sizeof k); /* in case the compiler spilled the round keys here */
 }
 
 INLINE void put(uint8_t *p, __m128i v, int op)

@@ -29,7 +29,9 @@ int secagg_chacha20_keystream_impl(int impl, uint8_t *out, size_t len, const uin
         state[12] = counter + (uint32_t)full;
         im->blocks(last, 1, state, SECAGG_CHACHA20_STORE);
         memcpy(out + 64 * full, last, rest);
+        secagg_memzero(last, sizeof last);
     }
+    secagg_memzero(state, sizeof state); /* holds the key */
     return 0;
 }
 

@@ -57,6 +57,7 @@ static void chacha20_block(uint32_t out[16], const uint32_t in[16])
     }
     for (int i = 0; i < 16; i++)
         out[i] = x[i] + in[i];
+    secagg_memzero(x, sizeof x);
 }
 
 /* Keystream word i of a block is the little-endian word at bytes 4i..4i+3, so
@@ -95,4 +96,6 @@ void secagg_chacha20_ref_blocks(uint8_t *dst, size_t nblocks, const uint32_t sta
             break;
         }
     }
+    secagg_memzero(in, sizeof in); /* the key */
+    secagg_memzero(ks, sizeof ks);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "secagg.h"
+#include "secret.h"
 
 /* Elements per tile: one keystream call of 4 * TILE bytes (64 ChaCha20 blocks). */
 #define TILE 1024
@@ -32,6 +33,22 @@ static int check_params(double clip, double scale, unsigned bits, unsigned stora
     return 0;
 }
 
+/* a if bit (0 or 1) else b, by masking the bit patterns: no branch, no minsd/maxsd
+ * that a compiler might or might not pick. Without secagg_mask64's optimisation
+ * barrier, which would keep the encoding loop from being vectorised (5x slower);
+ * tests/test_ctgrind.py checks that no compiler turns this into a branch. */
+static inline double select_f64(uint64_t bit, double a, double b)
+{
+    uint64_t ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    const uint64_t m = (uint64_t)0 - bit;
+    const uint64_t r = (ua & m) | (ub & ~m);
+    double d;
+    memcpy(&d, &r, sizeof d);
+    return d;
+}
+
 /* One element: already clipped (and NaN-free) v -> k mod 2^64, u the random word.
  * |v * scale| < 2^63, so the integer conversions below are exact and defined. */
 static inline uint64_t round_one(double v, double scale, uint32_t u)
@@ -40,7 +57,7 @@ static inline uint64_t round_one(double v, double scale, uint32_t u)
     int64_t t = (int64_t)y;             /* truncation toward zero */
     t -= (y < (double)t);               /* floor(y) */
     double frac = y - (double)t;        /* exact, in [0, 1) */
-    t += ((double)u < frac * 4294967296.0);
+    t += ((double)(int64_t)u < frac * 4294967296.0); /* signed: no branch at -O0 */
     return (uint64_t)t;                 /* two's complement mod 2^64 */
 }
 
@@ -66,17 +83,20 @@ static inline uint64_t round_one(double v, double scale, uint32_t u)
             size_t n = m - base < TILE ? m - base : TILE;                                   \
             uint32_t counter = (uint32_t)(base / 16);                                       \
             if (secagg_chacha20_keystream(ks, 4 * n, seed, zero_nonce, counter) != 0)       \
-                return -1;                                                                  \
+                return -1; /* unreachable: m and the seed were checked */                   \
             int bad = 0;                                                                    \
             for (size_t i = 0; i < n; i++) {                                                \
                 double v = (double)x[base + i];                                             \
+                const uint64_t above = v > clip, below = !(v >= -clip); /* NaN: below */    \
                 bad |= !(fabs(v) <= DBL_MAX);                                              \
-                clipped += (v > clip) | (v < -clip);                                        \
-                v = v > clip ? clip : v;                                                    \
-                v = v >= -clip ? v : -clip; /* also maps NaN to -clip: no UB below */       \
+                clipped += above | (v < -clip);                                             \
+                v = select_f64(above, clip, v);                                             \
+                v = select_f64(below, -clip, v); /* NaN -> -clip: no UB in the cast */      \
                 out[base + i] = (OUT_T)(round_one(v, scale, load32_le(ks + 4 * i)) & mask); \
             }                                                                               \
+            SECAGG_DECLASSIFY(&bad, sizeof bad); /* "an input was not finite" is public */ \
             if (bad) {                                                                      \
+                secagg_memzero(ks, sizeof ks);                                              \
                 for (size_t i = 0; i < n; i++) {                                            \
                     if (!isfinite((double)x[base + i])) {                                   \
                         *first_bad = base + i;                                              \
@@ -86,6 +106,7 @@ static inline uint64_t round_one(double v, double scale, uint32_t u)
                 return -1;                                                                  \
             }                                                                               \
         }                                                                                   \
+        secagg_memzero(ks, sizeof ks); /* the rounding randomness */                       \
         *n_clipped = clipped;                                                               \
         return 0;                                                                           \
     }
@@ -96,8 +117,9 @@ DEFINE_ENCODE(secagg_fixedpoint_encode_f32_u64, float, uint64_t, 64)
 DEFINE_ENCODE(secagg_fixedpoint_encode_f64_u32, double, uint32_t, 32)
 DEFINE_ENCODE(secagg_fixedpoint_encode_f64_u64, double, uint64_t, 64)
 
-/* Decoding: w < 2^bits read as signed bits-bit, over scale. -(double)magnitude equals
- * (double)(signed value) because round-to-nearest-even is symmetric. */
+/* Decoding: w < 2^bits read as signed bits-bit (sign-extended by xor and subtract of
+ * the sign bit), over scale. The int64 -> double conversion is one instruction on
+ * x86-64, where uint64 -> double branches on the top bit; the result is the same. */
 #define DEFINE_DECODE(NAME, IN_T, STORAGE)                                                  \
     int NAME(double *out, const IN_T *v, size_t m, double scale, unsigned bits)             \
     {                                                                                       \
@@ -115,10 +137,13 @@ DEFINE_ENCODE(secagg_fixedpoint_encode_f64_u64, double, uint64_t, 64)
         for (size_t i = 0; i < m; i++) {                                                    \
             uint64_t w = v[i];                                                              \
             high |= w & ~mask;                                                              \
-            double mag = (w & sign) ? -(double)((mask - (w & mask)) + 1) : (double)w;       \
-            out[i] = mag / scale;                                                           \
+            const uint64_t sx = ((w & mask) ^ sign) - sign; /* sign-extended, mod 2^64 */  \
+            int64_t k;                                                                      \
+            memcpy(&k, &sx, sizeof k);                                                      \
+            out[i] = (double)k / scale; /* signed: no branch, unlike uint64 -> double */    \
         }                                                                                   \
-        return high ? -1 : 0;                                                                \
+        SECAGG_DECLASSIFY(&high, sizeof high); /* "a value was out of range" is public */   \
+        return high ? -1 : 0;                                                               \
     }
 
 DEFINE_DECODE(secagg_fixedpoint_decode_u32, uint32_t, 32)

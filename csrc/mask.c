@@ -75,6 +75,7 @@ static void stream_run(const stream *s, size_t k, uint8_t *dst, size_t nblocks, 
         uint32_t state[16];
         secagg_chacha20_state_init(state, s->keys + 32 * k, mask_nonce, block);
         s->chacha->blocks(dst, nblocks, state, op);
+        secagg_memzero(state, sizeof state); /* holds the key */
     }
 }
 
@@ -116,6 +117,7 @@ static void partial_block(void *acc, int wide, size_t first, size_t count, uint3
             }
         }
     }
+    secagg_memzero(ks, sizeof ks);
 }
 
 /* The keys of one prepared batch over elements pos .. end-1, held at p. */
@@ -178,6 +180,8 @@ static int accumulate(void *acc, int wide, size_t m, size_t offset, unsigned bit
         stream_prepare(&s, keys + 32 * k, nk);
         accumulate_batch(acc, wide, offset, offset + m, mask, &s, signs + k, nk);
     }
+    if (s.aes != NULL) /* the expanded keys of the last batch (and what earlier ones left) */
+        secagg_memzero(s.sched, sizeof s.sched);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "cdef/chacha20.h"
 #include "cdef/fixedpoint.h"
 #include "cdef/mask.h"
+#include "cdef/memzero.h"
 #include "cdef/pack.h"
 #include "cdef/runtime.h"
 #include "cdef/shamir.h"

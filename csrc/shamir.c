@@ -1,5 +1,6 @@
 /* Shamir secret sharing over GF(2^61 - 1): Horner evaluation, Lagrange at 0, combine. */
 #include "secagg.h"
+#include "secret.h"
 
 #define SHAMIR_P ((uint64_t)0x1FFFFFFFFFFFFFFFULL) /* 2^61 - 1 */
 #define SHAMIR_MAX_CHUNKS 16
@@ -39,25 +40,32 @@ static inline uint64_t mul64(uint64_t a, uint64_t b, uint64_t *lo)
 }
 #endif
 
+/* r mod p for r < 2p, branch-free: subtract p, add it back under the borrow's mask.
+ * r - p < 2^63 when r >= p, and wraps to >= 2^63 when r < p (p < 2^61). */
+static inline uint64_t reduce_once(uint64_t r)
+{
+    const uint64_t d = r - SHAMIR_P;
+    return d + (SHAMIR_P & secagg_mask64(d >> 63));
+}
+
 /* a*b mod p for a, b < p: the 122-bit product folds as lo + hi (2^61 = 1 mod p),
  * which is < 2p, so one conditional subtraction reduces it. */
 static inline uint64_t mulmod(uint64_t a, uint64_t b)
 {
     uint64_t lo;
     const uint64_t hi = mul64(a, b, &lo); /* < 2^58 */
-    uint64_t r = (lo & SHAMIR_P) + ((hi << 3) | (lo >> 61));
-    return r >= SHAMIR_P ? r - SHAMIR_P : r;
+    return reduce_once((lo & SHAMIR_P) + ((hi << 3) | (lo >> 61)));
 }
 
 static inline uint64_t addmod(uint64_t a, uint64_t b)
 {
-    uint64_t r = a + b; /* < 2^62: no overflow */
-    return r >= SHAMIR_P ? r - SHAMIR_P : r;
+    return reduce_once(a + b); /* < 2^62: no overflow */
 }
 
 static inline uint64_t submod(uint64_t a, uint64_t b)
 {
-    return a >= b ? a - b : a + SHAMIR_P - b;
+    const uint64_t d = a - b; /* wraps to >= 2^63 exactly when a < b */
+    return d + (SHAMIR_P & secagg_mask64(d >> 63));
 }
 
 static uint64_t powmod(uint64_t a, uint64_t e)
@@ -72,12 +80,18 @@ static uint64_t powmod(uint64_t a, uint64_t e)
     return r;
 }
 
+/* 1 if every element is < p. Scans all of v without a branch on it; the answer
+ * (a range error or not) is then declassified: the caller branches on it. */
 static int all_reduced(const uint64_t *v, size_t len)
 {
     uint64_t bad = 0;
     for (size_t i = 0; i < len; i++)
-        bad |= (uint64_t)(v[i] >= SHAMIR_P);
-    return bad == 0;
+        /* v >= p iff v >= 2^61 or v == p; below 2^61, v ^ p is 0 only for v == p,
+         * and x - 1 has its top bit set only for x == 0 (x < 2^63). */
+        bad |= (v[i] >> 61) | (((v[i] ^ SHAMIR_P) - 1) >> 63);
+    int ok = bad == 0;
+    SECAGG_DECLASSIFY(&ok, sizeof ok);
+    return ok;
 }
 
 int secagg_shamir_split(uint64_t *shares, const uint64_t *secret, const uint64_t *coeffs,
@@ -117,6 +131,7 @@ int secagg_shamir_split(uint64_t *shares, const uint64_t *secret, const uint64_t
         for (size_t c = 0; c < chunks; c++)
             out[c] = addmod(acc[c], secret[c]);
     }
+    secagg_memzero(acc, sizeof acc); /* share - secret: with one share, it gives the secret */
     return 0;
 }
 

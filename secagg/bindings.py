@@ -32,6 +32,7 @@ __all__ = [
     "secagg_mask_accumulate",
     "secagg_runtime_implementations",
     "secagg_runtime_ciphers",
+    "secagg_memzero",
     "SIMD_BUILT",
     "FIXEDPOINT_MAX_LENGTH",
     "FIXEDPOINT_SEEDBYTES",
@@ -133,7 +134,9 @@ def _keystream(cipher: str, key: object, nonce: object, length: object, counter:
     fn = getattr(lib, f"secagg_{cipher}_keystream_impl")
     rc = fn(impl_id, out, length, key, nonce, counter)
     ensure(rc == 0, f"secagg_{cipher}_keystream rejected its arguments")
-    return ffi.buffer(out, length)[:]
+    stream = ffi.buffer(out, length)[:]
+    lib.secagg_memzero(out, length)  # the caller gets its own copy; none is left behind here
+    return stream
 
 
 def secagg_aes256ctr_keystream(
@@ -376,7 +379,7 @@ _MIN_SLICE = 4096  # elements per thread below which threads cost more than they
 _SLICE_ALIGN = 16  # elements: whole ChaCha20 (and so AES) blocks for uint32 and uint64
 
 
-def _ensure_mask_batch(keys: object, signs: object) -> tuple[bytes, np.ndarray]:
+def _ensure_mask_batch(keys: object, signs: object) -> tuple[bytearray, np.ndarray]:
     """Check keys (32-byte bytes) and signs (+1/-1 ints) and pack them for C."""
     ensure(
         not isinstance(keys, (bytes, bytearray, memoryview, str)),
@@ -388,7 +391,10 @@ def _ensure_mask_batch(keys: object, signs: object) -> tuple[bytes, np.ndarray]:
     except TypeError:
         raise SecAggTypeError("keys and signs must be sequences") from None
     ensure(len(keys) == len(signs), f"got {len(keys)} keys but {len(signs)} signs")
-    blob = b"".join(_ensure_bytes(k, f"keys[{i}]", CHACHA20_KEYBYTES) for i, k in enumerate(keys))
+    blob = bytearray(CHACHA20_KEYBYTES * len(keys))  # mutable, so that it can be wiped after use
+    for i, k in enumerate(keys):
+        blob[CHACHA20_KEYBYTES * i : CHACHA20_KEYBYTES * (i + 1)] = _ensure_bytes(
+            k, f"keys[{i}]", CHACHA20_KEYBYTES)
     for i, sign in enumerate(signs):
         ensure(
             isinstance(sign, (int, np.integer)) and not isinstance(sign, (bool, np.bool_)),
@@ -432,6 +438,7 @@ def secagg_mask_accumulate(
         f"elements of one mask stream",
     )
     if m == 0 or not blob:
+        secagg_memzero(blob)
         return
     fn, ctype = (
         (lib.secagg_mask_accumulate_cipher_u32, "uint32_t *")
@@ -456,6 +463,7 @@ def secagg_mask_accumulate(
         cuts = [0] + list(range(first + step, m, step)) + [m]
         with ThreadPoolExecutor(max_workers=len(cuts) - 1) as pool:
             rcs = list(pool.map(run, cuts[:-1], cuts[1:]))
+    secagg_memzero(blob)  # the keys: wiped once every slice has run
     ensure(all(rc == 0 for rc in rcs), "secagg_mask_accumulate rejected its arguments")
 
 
@@ -483,6 +491,25 @@ _AVAILABLE: dict[str, tuple[str, ...]] = {
     )
     for cipher, c in _CIPHER_IDS.items()
 }
+
+
+def secagg_memzero(buf: object) -> None:
+    """Overwrite a writable buffer (bytearray, numpy array, memoryview) with zeros, in C.
+
+    The C function's stores cannot be optimised away, and nothing is copied: the
+    bytes that held a secret are the ones zeroed. ``bytes`` are immutable and
+    cannot be wiped (refused); keep secrets in mutable buffers to wipe them.
+    """
+    if isinstance(buf, np.ndarray):
+        ensure(buf.flags.c_contiguous, "buf must be C-contiguous")
+        ensure(buf.flags.writeable, "buf must be writable")
+    else:
+        ensure(isinstance(buf, (bytearray, memoryview)),
+               f"buf must be a bytearray, memoryview or numpy.ndarray, got {type(buf).__name__}",
+               raising=SecAggTypeError)
+        ensure(not (isinstance(buf, memoryview) and buf.readonly), "buf must be writable")
+    view = ffi.from_buffer(buf, require_writable=True)
+    lib.secagg_memzero(view, len(view))
 
 
 def secagg_runtime_ciphers() -> list[str]:

@@ -78,7 +78,9 @@ def _encode_secret(secret: bytes) -> np.ndarray:
     raw = np.frombuffer(padded, dtype=np.uint8).reshape(CHUNKS, CHUNK_BYTES)
     wide = np.zeros((CHUNKS, 8), dtype=np.uint8)
     wide[:, :CHUNK_BYTES] = raw
-    return _from_wire(wide.tobytes())
+    chunks = _from_wire(wide.data)
+    bindings.secagg_memzero(wide)
+    return chunks
 
 
 def _decode_secret(chunks: np.ndarray) -> bytes:
@@ -149,9 +151,14 @@ def split(secret: bytes, xs: Sequence[int], t: int) -> list[bytes]:
     ensure(len(points) >= 1, "xs must not be empty")
     t = _ensure_int(t, "t", 1, len(points))
     coeffs = _random_field_elements((t - 1) * CHUNKS)
+    chunks = _encode_secret(secret)
     out = np.empty(len(points) * CHUNKS, dtype=_U64)
-    bindings.secagg_shamir_split(out, _encode_secret(secret), coeffs, points, t)
-    buf = _to_wire(out)
+    try:
+        bindings.secagg_shamir_split(out, chunks, coeffs, points, t)
+        buf = _to_wire(out)
+    finally:  # the polynomial (t-1 coefficients and the secret's chunks), and the shares
+        for arr in (coeffs, chunks, out):
+            bindings.secagg_memzero(arr)
     return [buf[i : i + SHARE_BYTES] for i in range(0, len(buf), SHARE_BYTES)]
 
 
@@ -180,8 +187,12 @@ class Reconstructor:
         """The 32-byte secret from the shares at ``xs`` (same order)."""
         arr = _parse_shares(shares, len(self._xs))
         out = np.empty(CHUNKS, dtype=_U64)
-        bindings.secagg_shamir_combine(out, arr, self._lagrange)
-        return _decode_secret(out)
+        try:
+            bindings.secagg_shamir_combine(out, arr, self._lagrange)
+            return _decode_secret(out)
+        finally:
+            bindings.secagg_memzero(arr)
+            bindings.secagg_memzero(out)
 
 
 def reconstruct(xs: Sequence[int], shares: Sequence[bytes], t: int) -> bytes:
