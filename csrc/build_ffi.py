@@ -4,7 +4,11 @@ Every ``csrc/*.c`` file is compiled into one extension, ``secagg._csecagg``.
 The Python-visible declarations are the plain headers in ``csrc/cdef/``, one per
 C module; ``secagg.h`` includes the same headers, so a declaration is written once.
 
-Set ``SECAGG_SANITIZE=1`` to build with AddressSanitizer and UBSan (for tests only).
+Set ``SECAGG_SANITIZE=1`` to build with AddressSanitizer and UBSan (for tests only; see
+scripts/sanitize.sh). ``-fno-wrapv`` undoes the ``-fwrapv`` in Python's own CFLAGS, which
+would hide signed overflow from UBSan, and ``float-cast-overflow`` (not in gcc's
+``undefined``) checks the float -> integer casts of fixedpoint.c. ``SECAGG_SANITIZE_FUZZER=1``
+adds clang's ``-fsanitize=fuzzer-no-link`` so that atheris also sees coverage inside C.
 """
 
 import os
@@ -29,8 +33,11 @@ def _compile_args() -> tuple[list[str], list[str]]:
     cflags = ["-std=c11", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing"]
     ldflags: list[str] = []
     if os.environ.get("SECAGG_SANITIZE") == "1":
-        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
-        cflags = [f for f in cflags if f != "-O3"] + ["-O1", "-g"] + san
+        kinds = "address,undefined,float-cast-overflow"
+        if os.environ.get("SECAGG_SANITIZE_FUZZER") == "1":
+            kinds += ",fuzzer-no-link"
+        san = [f"-fsanitize={kinds}", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
+        cflags = [f for f in cflags if f != "-O3"] + ["-O1", "-g", "-fno-wrapv"] + san
         ldflags += san
     return cflags, ldflags
 

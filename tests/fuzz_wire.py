@@ -1,8 +1,9 @@
 """Coverage-guided fuzzing of ``secagg.wire.decode`` with atheris (not part of the test suite).
 
-Run: ``.venv/bin/python tests/fuzz_wire.py -max_total_time=120 [corpus_dir]``. Any exception
+Run: ``.venv/bin/python tests/fuzz_wire.py -max_total_time=120 [corpus_dir ...]``. Any exception
 other than ``MalformedMessageError`` / ``UnexpectedMessageError`` is a crash: save the input
-in ``tests/corpus/`` (atheris writes it as ``crash-*``) before fixing the parser.
+in ``tests/corpus/`` (atheris writes it as ``crash-*``) before fixing the parser. Without a
+corpus argument, new inputs go to a temporary directory and ``tests/corpus/`` only seeds.
 The file is named so that pytest does not collect it.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import pathlib
 import sys
+import tempfile
 
 import atheris
 
@@ -36,7 +38,8 @@ def test_one_input(data: bytes) -> None:
 def main() -> None:
     args = list(sys.argv)
     if not any(not a.startswith("-") for a in args[1:]):
-        args.append(str(_CORPUS))  # seed with (and grow) the regression corpus
+        # libFuzzer writes new inputs into the first directory: a temporary one, never the repo.
+        args += [tempfile.mkdtemp(prefix="secagg-fuzz-wire-"), str(_CORPUS)]
     atheris.Setup(args, test_one_input)
     atheris.Fuzz()
 

@@ -7,11 +7,13 @@ caller could pass and asserts the function refuses it without writing.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from secagg._csecagg import ffi, lib
 
-from secagg import bindings, shamir
+from secagg import _csecagg, bindings, shamir
 from secagg.config import SecAggConfig
 from secagg.errors import SecAggValueError
 from secagg.fixedpoint import FixedPoint, encode
@@ -154,3 +156,12 @@ def test_the_build_flag_says_whether_the_simd_paths_exist():
     if not bindings.SIMD_BUILT:
         assert bindings.secagg_runtime_implementations() == ["scalar"]
         assert bindings.secagg_runtime_ciphers() == ["chacha20"]
+
+
+def test_the_core_loaded_is_the_one_the_run_asked_for():
+    # scripts/sanitize.sh sets SECAGG_EXPECT_CORE: a run that silently loaded the
+    # normal build would check nothing.
+    expected = os.environ.get("SECAGG_EXPECT_CORE")
+    if expected is None:
+        pytest.skip("SECAGG_EXPECT_CORE is not set (only scripts/sanitize.sh sets it)")
+    assert os.path.realpath(_csecagg.__file__) == os.path.realpath(expected)
