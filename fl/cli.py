@@ -1,6 +1,8 @@
 """``python -m fl train``: federated training over secure aggregation from the command line.
 
-Bad options end with a one-line ``fl: error: ...`` on stderr and exit status 2.
+Bad options end with a one-line ``fl: error: ...`` on stderr and exit status 2, found
+before training starts (``--out`` is checked for writability first); the contract is
+the one of ``secagg.cli`` (README, "Command-line contract").
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from secagg.cli import EXIT_USAGE, OneLineParser, UsageError
+from secagg.cli import EXIT_INTERNAL, EXIT_USAGE, OneLineParser, UsageError, check_writable
 from secagg.errors import SecAggError
 
 __all__ = ["main", "build_parser"]
@@ -76,6 +79,8 @@ def _config(args: argparse.Namespace):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
             raise UsageError(f"--{name.replace('_', '-')} must be finite, got {value}")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be in [0, 2^32), got {args.seed}")
     clients = pick("clients")
     if not isinstance(clients, int) or clients < 1:
         raise UsageError(f"--clients must be >= 1, got {clients}")
@@ -108,6 +113,8 @@ def _train(args: argparse.Namespace) -> int:
     from fl.tasks import load_task
 
     clients, alpha, cfg = _config(args)
+    out = args.out if args.out is not None else Path("fl-runs") / args.task
+    check_writable(out, "--out", directory=True)  # before training, not after it
     torch.set_num_threads(1)
     data = load_task(args.task, clients, alpha, cfg.seed)
     if cfg.clients_per_round is not None and cfg.clients_per_round > clients:
@@ -130,7 +137,6 @@ def _train(args: argparse.Namespace) -> int:
     def on_stage(msg: str) -> None:
         print(f"... {msg}", file=sys.stderr)
 
-    out = args.out if args.out is not None else Path("fl-runs") / args.task
     if not args.json:
         print(f"{args.task}: {clients} clients, {data.info.get('train', '')} "
               f"{label_of(cfg)}", file=text)
@@ -162,10 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return _train(args)
-    except (UsageError, SecAggError, ValueError) as exc:
+    except (UsageError, SecAggError, ValueError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"fl: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fl: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if os.environ.get("SECAGG_TRACEBACK") == "1":
+            raise
+        print(f"fl: internal error: {type(exc).__name__}: {exc} (SECAGG_TRACEBACK=1 shows where)",
+              file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,22 +1,34 @@
 """The ``secagg`` command line.
 
-Bad input ends with a one-line ``secagg: error: ...`` on stderr and exit status 2,
-never a traceback. Each subcommand's work lives in its own module; this file only
-parses arguments and prints.
+The contract (README, "Command-line contract"): bad input ends with a one-line
+``secagg: error: ...`` on stderr and exit status 2 (``EXIT_USAGE``), found before any
+work starts (outputs are checked for writability first); a protocol abort exits 3
+(``EXIT_ABORT``) with ``secagg: aborted: <reason>`` on stderr and, under ``--json``, a
+JSON object ``{"aborted": true, "reason": ...}`` on stdout; an unexpected failure exits 1
+with one line (``SECAGG_TRACEBACK=1`` shows the traceback). Never a traceback otherwise.
+Each subcommand's work lives in its own module; this file only parses arguments and prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from secagg.errors import SecAggError
+from secagg.errors import AbortedError, SecAggError
 
-__all__ = ["main", "EXIT_USAGE", "UsageError", "OneLineParser"]
+__all__ = ["main", "EXIT_USAGE", "EXIT_ABORT", "EXIT_INTERNAL", "UsageError", "OneLineParser",
+           "check_writable"]
 
+EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+EXIT_ABORT = 3
+#: Values ``secagg simulate`` will hold (clients x length floats, 2 GiB): beyond, a usage error.
+SIMULATE_MAX_VALUES = 2**28
 
 
 class UsageError(Exception):
@@ -28,6 +40,31 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(message)
+
+
+def check_writable(path: Path, what: str, *, directory: bool = False) -> None:
+    """Raise UsageError unless ``path`` can be written: before any work, not after it.
+
+    A file must not be a directory and its folder must exist and be writable; a
+    directory (``directory=True``) must be one, or be creatable in a writable parent.
+    """
+    path = Path(path)
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{what} {path} exists and is not a directory")
+        probe = path
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+            raise UsageError(f"{what} {path} cannot be written: {probe} is not a writable directory")
+        return
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{what} {path} cannot be written: no directory {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{what} {path} cannot be written: permission denied")
 
 
 def _print_table(rows: list[tuple[str, str]]) -> None:
@@ -66,8 +103,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     from secagg.simulation import STAGES
 
     sim = sub.add_parser("simulate", help="run one whole session in this process")
-    sim.add_argument("--clients", type=int, default=20, help="number of clients N (default 20)")
-    sim.add_argument("--length", type=int, default=1000, help="vector length M (default 1000)")
+    sim.add_argument("--clients", type=int, help="number of clients N (default 20)")
+    sim.add_argument("--length", type=int, help="vector length M (default 1000)")
     sim.add_argument("--graph", choices=("complete", "harary"), default="harary")
     sim.add_argument("--dropout", type=float, default=0.0, help="fraction of clients that vanish")
     sim.add_argument("--dropout-stage", choices=STAGES, default="masked")
@@ -78,18 +115,42 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     sim.add_argument("--no-consistency-check", action="store_true",
                      help="honest-but-curious variant without the consistency round")
     sim.add_argument("--inputs", help="an (N, M) float array in a .npy file (default: random)")
-    sim.add_argument("--output", help="write the aggregated float vector to this .npy file")
+    sim.add_argument("--output", type=Path,
+                     help="write the aggregated float vector to this file (.npy format)")
     sim.add_argument("--seed", type=int, default=None, help="picks inputs and who drops (not crypto)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.set_defaults(func=_run_simulate)
+
+
+def _check_simulate(args: argparse.Namespace) -> None:
+    """Every usage error of ``secagg simulate`` that can be found before the run."""
+    if not (math.isfinite(args.clip) and args.clip > 0):
+        raise UsageError(f"--clip must be finite and > 0, got {args.clip}")
+    if not (math.isfinite(args.dropout) and 0 <= args.dropout < 1):
+        raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed must be in [0, 2^63), got {args.seed}")
+    if args.inputs is not None:
+        given = [f"--{name}" for name in ("clients", "length") if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"--inputs sets the clients and the length; drop {' and '.join(given)}")
+    else:
+        args.clients = 20 if args.clients is None else args.clients
+        args.length = 1000 if args.length is None else args.length
+        if args.clients < 2 or args.length < 1:
+            raise UsageError(f"--clients must be >= 2 and --length >= 1, got {args.clients} "
+                             f"and {args.length}")
+        if args.clients * args.length > SIMULATE_MAX_VALUES:
+            raise UsageError(f"--clients x --length = {args.clients * args.length} values; this "
+                             f"command holds at most {SIMULATE_MAX_VALUES} in memory")
+    if args.output is not None:
+        check_writable(args.output, "--output")
 
 
 def _load_inputs(args: argparse.Namespace):
     import numpy as np
 
     if args.inputs is None:
-        if args.clients < 2 or args.length < 1:
-            raise ValueError("--clients must be >= 2 and --length >= 1")
         rng = np.random.default_rng(args.seed)
         return rng.uniform(-args.clip, args.clip, size=(args.clients, args.length))
     try:
@@ -100,6 +161,8 @@ def _load_inputs(args: argparse.Namespace):
         raise ValueError(f"--inputs must hold a 2-D float array, got {inputs.dtype} {inputs.shape}")
     if not np.all(np.isfinite(inputs)):
         raise ValueError("--inputs holds NaN or infinite values")
+    if inputs.size > SIMULATE_MAX_VALUES:
+        raise ValueError(f"--inputs holds {inputs.size} values; at most {SIMULATE_MAX_VALUES}")
     return inputs
 
 
@@ -108,6 +171,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
     from secagg.simulation import SimulationConfig, simulate
 
+    _check_simulate(args)
     inputs = _load_inputs(args)
     config = SimulationConfig(
         graph=args.graph, clip=args.clip, bits=args.bits, dropout=args.dropout,
@@ -115,10 +179,19 @@ def _run_simulate(args: argparse.Namespace) -> int:
         seed=args.seed, cipher=args.cipher,
     )
     result = simulate(inputs, None, config)
-    if args.output:
-        np.save(args.output, result.sum, allow_pickle=False)
+    if args.output is not None:
+        with open(args.output, "wb") as f:  # exactly this path: np.save would add ".npy"
+            np.save(f, result.sum, allow_pickle=False)
+    # max_abs_error is against the clipped inputs: say how many were clipped, and the
+    # error against the inputs as given, so clipping is never silent.
+    clipped = int(np.count_nonzero(np.abs(inputs) > args.clip))
+    given = inputs[result.survivors].sum(axis=0) if result.survivors else np.zeros(inputs.shape[1])
     summary = {"clients": inputs.shape[0], "length": inputs.shape[1], "graph": args.graph,
-               **result.summary()}
+               **result.summary(), "clipped_values": clipped,
+               "max_abs_error_unclipped": float(np.max(np.abs(given - result.sum)))}
+    if clipped:
+        print(f"secagg: warning: {clipped} input values were outside [-{args.clip}, {args.clip}] "
+              f"and were clipped (max_abs_error is against the clipped inputs)", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -139,14 +212,34 @@ def _parser() -> OneLineParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status (0, or EXIT_USAGE / EXIT_ABORT / EXIT_INTERNAL)."""
+    args = None
     try:
         args = _parser().parse_args(argv)
         return int(args.func(args))
+    except AbortedError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"aborted": True, "reason": _one_line(exc)}))
+        print(f"secagg: aborted: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ABORT
     except (UsageError, SecAggError, ValueError, TypeError, OSError) as exc:
-        print(f"secagg: error: {exc}", file=sys.stderr)
+        print(f"secagg: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError:
+        print("secagg: error: out of memory: try a smaller --clients or --length", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        if os.environ.get("SECAGG_TRACEBACK") == "1":
+            raise
+        print(f"secagg: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              f"(SECAGG_TRACEBACK=1 shows where)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -330,6 +330,8 @@ def max_scale(n: int, max_abs: float, bits: int, *, power_of_two: bool = True) -
         f"{n.bit_length() + 1}",
     )
     scale = per_client / max_abs
+    ensure(math.isfinite(scale),
+           f"max_abs {max_abs} is too small: the scale that fills {bits} bits overflows a float")
     if power_of_two:
         scale = 2.0 ** math.floor(math.log2(scale))
     # Step down past any rounding so that the exact condition holds.
