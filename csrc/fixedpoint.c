@@ -11,6 +11,9 @@
 #define TILE 1024
 #define MAX_ELEMS ((uint64_t)1 << 36) /* 2^32 blocks * 16 words per block */
 
+/* m as 64 bits: compared with MAX_ELEMS without a "always false" warning on 32-bit targets. */
+static inline uint64_t wide(size_t m) { return m; }
+
 uint64_t secagg_fixedpoint_max_length(void) { return MAX_ELEMS; }
 
 static inline uint32_t load32_le(const uint8_t *p)
@@ -71,7 +74,7 @@ static inline uint64_t round_one(double v, double scale, uint32_t u)
             return -1;                                                                      \
         *first_bad = m;                                                                     \
         *n_clipped = 0;                                                                     \
-        if (check_params(clip, scale, bits, STORAGE) != 0 || (uint64_t)m > MAX_ELEMS)       \
+        if (check_params(clip, scale, bits, STORAGE) != 0 || wide(m) > MAX_ELEMS)       \
             return -1;                                                                      \
         if (m == 0)                                                                         \
             return 0;                                                                       \

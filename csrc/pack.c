@@ -9,6 +9,9 @@
 
 #define MAX_ELEMS ((uint64_t)1 << 56)
 
+/* m as 64 bits: compared with MAX_ELEMS without a "always false" warning on 32-bit targets. */
+static inline uint64_t wide(size_t m) { return m; }
+
 /* On a little-endian host the whole-byte formats are the memory layout (memcpy). */
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -35,7 +38,7 @@ uint64_t secagg_pack_max_length(void) { return MAX_ELEMS; }
 
 size_t secagg_pack_size(size_t m, unsigned bits)
 {
-    if (bits < 1 || bits > 64 || (uint64_t)m > MAX_ELEMS)
+    if (bits < 1 || bits > 64 || wide(m) > MAX_ELEMS)
         return SIZE_MAX;
     uint64_t total = (uint64_t)m * bits; /* < 2^62 */
     uint64_t bytes = (total + 7) / 8;
@@ -46,7 +49,7 @@ size_t secagg_pack_size(size_t m, unsigned bits)
  * never a valid size, so a caller passing nbytes = SIZE_MAX cannot slip through. */
 static int check_length(size_t m, unsigned bits)
 {
-    return ((uint64_t)m > MAX_ELEMS || secagg_pack_size(m, bits) == SIZE_MAX) ? -1 : 0;
+    return (wide(m) > MAX_ELEMS || secagg_pack_size(m, bits) == SIZE_MAX) ? -1 : 0;
 }
 
 /* --- writer ------------------------------------------------------------------- */

@@ -2,7 +2,7 @@
 # The suite against an AddressSanitizer + UndefinedBehaviorSanitizer build of the C core,
 # then a short fuzz run of the core's bindings (tests/fuzz_core.py) and of the wire parser.
 #
-#   scripts/sanitize.sh [--clang] [--fuzz-seconds N] [--no-fuzz] [pytest arguments...]
+#   scripts/sanitize.sh [--clang] [--portable] [--fuzz-seconds N] [--no-fuzz] [pytest arguments...]
 #
 # The core is built with -fsanitize=address,undefined,float-cast-overflow, -fno-wrapv (which
 # undoes the -fwrapv in Python's CFLAGS) and -fno-sanitize-recover=all into a private
@@ -13,15 +13,19 @@
 # --clang builds with clang (installed with apt-get when missing and run as root), with
 # clang's libFuzzer coverage so that atheris sees inside the C code. Nothing is written
 # into the repository: fuzz inputs and crashes go to the temporary folder (kept on failure).
+# --portable builds the core as on a non-x86 machine (-DSECAGG_NO_SIMD -DSECAGG_NO_INT128:
+# no SIMD paths, no AES, the portable 64x64 -> 128 multiply) and checks that it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 compiler=gcc
+portable=0
 fuzz_seconds=30
 pytest_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --clang) compiler=clang ;;
+        --portable) portable=1 ;;
         --fuzz-seconds) fuzz_seconds=$2; shift ;;
         --no-fuzz) fuzz_seconds=0 ;;
         *) pytest_args+=("$1") ;;
@@ -55,6 +59,9 @@ else
     env_build+=(CC=gcc LDSHARED="gcc -shared")
     runtime=$(gcc -print-file-name=libasan.so)
 fi
+if [ "$portable" = 1 ]; then
+    env_build+=(CFLAGS="-DSECAGG_NO_SIMD -DSECAGG_NO_INT128")
+fi
 [ -f "$runtime" ] || { echo "sanitize: no ASan runtime at $runtime" >&2; exit 1; }
 
 echo "sanitize: building the core with $compiler, ASan + UBSan, into $work/lib" >&2
@@ -74,6 +81,8 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=
 # From outside the work tree: python -c puts the current directory first on the path.
 loaded=$(cd "$work" && "$OLDPWD/$py" -c 'import secagg._csecagg as c; print(c.__file__)')
 [ "$loaded" = "$so" ] || { echo "sanitize: loaded $loaded, not the sanitized $so" >&2; exit 1; }
+simd=$(cd "$work" && "$OLDPWD/$py" -c 'from secagg import bindings; print(int(bindings.SIMD_BUILT))')
+[ "$simd" = $((1 - portable)) ] || { echo "sanitize: SIMD_BUILT=$simd, not the build asked for" >&2; exit 1; }
 
 tests=$(ls tests/test_*.py | grep -v -e test_fl_ -e test_c_builds -e test_ctgrind)
 echo "sanitize: running the suite against $so" >&2
@@ -93,4 +102,4 @@ if [ "$fuzz_seconds" -gt 0 ]; then
         grep -E "^(stat::number_of_executed_units|Done)" "$work/$name.log" >&2 || true
     done
 fi
-echo "sanitize: no sanitizer report, no fuzz crash ($compiler)" >&2
+echo "sanitize: no sanitizer report, no fuzz crash ($compiler$([ "$portable" = 1 ] && echo ", portable"))" >&2

@@ -1,10 +1,10 @@
 """The C core under other compilers and configurations than the one that built the extension.
 
 Each compiler on the machine (gcc, clang) must compile every ``csrc/*.c`` file
-warning-free in the default, the portable (``-DSECAGG_NO_SIMD``) and the
-no-``__int128`` (``-DSECAGG_NO_INT128``) configurations; the Shamir field
-arithmetic is run in both multiplication paths and checked against Python's
-integers; and the runtime's CPUID/XGETBV detection must agree with the kernel's
+warning-free in the default and the portable (``-DSECAGG_NO_SIMD``, 32-bit x86 where
+gcc-multilib is installed) configurations; the Shamir field arithmetic is run in both
+multiplication paths (``-DSECAGG_NO_INT128``, and i386 where it can be built) and
+checked against Python's integers; and the runtime's CPUID/XGETBV detection must agree with the kernel's
 view of this CPU.
 """
 
@@ -31,11 +31,29 @@ SHAMIR_SOURCES = [CSRC / "shamir.c", *(p for p in [CSRC / "memzero.c"] if p.exis
 needs_cc = pytest.mark.skipif(not COMPILERS, reason="no C compiler (gcc or clang) on PATH")
 
 
+def _m32_works() -> bool:
+    """Whether gcc can build and run a 32-bit x86 program here (gcc-multilib): no __int128."""
+    if not shutil.which("gcc") or platform.machine() != "x86_64":
+        return False
+    try:
+        proc = subprocess.run(["gcc", "-m32", "-x", "c", "-", "-o", "/dev/null"],
+                              input="int main(void){return 0;}", capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+M32 = _m32_works()
+
+
 @needs_cc
 @pytest.mark.parametrize("cc", COMPILERS)
 @pytest.mark.parametrize("config", [[], ["-DSECAGG_NO_SIMD"]], ids=["default", "no-simd"])
 def test_every_c_file_compiles_without_warnings(cc, config):
     # (-DSECAGG_NO_INT128 changes shamir.c only: the drivers below build it with -Werror.)
+    if M32 and config:
+        config = [*config, "-m32"]  # the portable core on a 32-bit target, where it matters
     # clang 14 rejected __builtin_cpu_supports("vaes") in runtime.c: this is that check.
     sources = sorted(str(p) for p in CSRC.glob("*.c"))
     proc = subprocess.run([cc, *CFLAGS, *config, "-fsyntax-only", *sources],
@@ -57,6 +75,12 @@ def shamir_drivers(tmp_path_factory) -> dict[str, Path]:
                             str(ROOT / "tests" / "c" / "shamir_field.c"),
                             *map(str, SHAMIR_SOURCES)], check=True, timeout=120)
             drivers[f"{cc}-{name}"] = exe
+    if M32:  # i386: 32-bit size_t and no unsigned __int128 at all
+        exe = out / "gcc-i386"
+        subprocess.run(["gcc", "-m32", *CFLAGS, "-O2", "-o", str(exe),
+                        str(ROOT / "tests" / "c" / "shamir_field.c"), *map(str, SHAMIR_SOURCES)],
+                       check=True, timeout=120)
+        drivers["gcc-i386"] = exe
     return drivers
 
 
