@@ -309,7 +309,7 @@ class TestConsistencyCheck:
 
     def test_rejects_an_unmask_request_before_it_signed(self, held):
         cohort, request = held
-        early = msg.UnmaskRequest(request.session_id, request.survivors, b"", (), ())
+        early = msg.UnmaskRequest(request.session_id, request.survivors, b"", (), (), (), (), ())
         with pytest.raises(UnexpectedMessageError):
             cohort.deliver(0, early)
         assert not _unmask_responses(cohort, 0)
@@ -370,10 +370,25 @@ class TestUnmasking:
         with pytest.raises(BadSignatureError):
             cohort.deliver(0, forged)
 
-    def test_rejects_a_signature_from_a_non_neighbour(self, held):
+    def test_rejects_signatures_swapped_between_signers(self, held):
         cohort, request = held
-        with pytest.raises(MaliciousServerError):
-            cohort.deliver(0, dataclasses.replace(request, signers=(0, *request.signers[1:])))
+        swapped = (request.signatures[1], request.signatures[0], *request.signatures[2:])
+        with pytest.raises(BadSignatureError):
+            cohort.deliver(0, dataclasses.replace(request, signatures=swapped))
+
+    def test_rejects_a_signature_from_more_than_three_hops_away(self):
+        # Harary, n = 12, k = 2: a client sees only signers within 3 hops (ring distance 3).
+        cohort = Cohort(n=12, threshold=2, graph="harary", degree=2)
+        cohort.hold(msg.UnmaskRequest, 0)
+        cohort.run_until(Round.UNMASKING)
+        request = _held(cohort, 0)
+        graph = cohort.clients[0]._state.data.graph
+        far = next(v for v in range(12) if v not in graph.ball(0, 3))
+        with pytest.raises(MaliciousServerError, match="3 hops"):
+            cohort.deliver(0, dataclasses.replace(
+                request, signers=(*request.signers, far), signatures=(*request.signatures, bytes(64))
+            ) if far not in request.signers else request)
+        assert not _unmask_responses(cohort, 0)
 
     def test_rejects_an_unmask_request_of_another_session(self, held):
         cohort, request = held
@@ -423,7 +438,10 @@ class TestUnmasking:
         cohort.down = split_view
         cohort.run()
         assert not cohort.sent("up", msg.UnmaskResponse)
-        assert all(isinstance(cohort.errors[i], AbortedError) for i in range(6))
+        assert all(isinstance(cohort.errors[i], AbortedError) for i in range(5))
+        # 5 is shown a survivor set without itself: it refuses to sign it at all.
+        assert isinstance(cohort.errors[5], MaliciousServerError)
+        assert not cohort.sent("up", msg.ConsistencySignature, 5)
 
     def test_without_consistency_check_still_refuses_overlapping_sets(self):
         cohort = Cohort(consistency_check=False, vanish={4: Round.MASKED_INPUT})

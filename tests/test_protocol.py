@@ -30,7 +30,7 @@ def sessions(draw, enough: bool = True):
     config = SecAggConfig(
         num_clients=n, vector_length=draw(st.integers(1, 40)), threshold=threshold, bits=bits,
         clip=1.0, scale=max_scale(n, 1.0, bits), graph=graph, degree=degree,
-        consistency_check=consistency_check, session_nonce=draw(st.binary(min_size=32, max_size=32)),
+        consistency_check=consistency_check, session_nonce=draw(st.binary(min_size=32, max_size=32).filter(any)),
     )
     # Each client loses at most degree - threshold neighbours: every secret stays recoverable.
     most = degree - threshold if enough else n
@@ -123,8 +123,8 @@ def test_a_session_can_expand_its_masks_with_aes256ctr():
 
 
 def test_the_cipher_is_part_of_the_agreed_configuration():
-    base = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(32))
-    other = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(32),
+    base = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(31) + b"\x01")
+    other = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(31) + b"\x01",
                               cipher="aes256ctr")
     assert base.digest() != other.digest()
     with pytest.raises(SecAggValueError, match="cipher"):

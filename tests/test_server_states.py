@@ -88,7 +88,7 @@ class TestCollectAdvertisements:
 
     def test_drops_a_message_of_a_later_round(self):
         cohort = Cohort()
-        early = msg.MaskedInput(0, bytes(32), b"")
+        early = msg.MaskedInput(0, bytes(32), b"", b"", bytes(64))
         cohort.up = _replace_up(msg.AdvertiseKeys, 0, lambda m: early)
         cohort.run()
         assert cohort.server.dropped == {0: DropReason.UNEXPECTED}
@@ -181,7 +181,7 @@ class TestCollectMaskedInputs:
     def test_ignores_a_masked_input_from_a_client_that_never_shared(self):
         cohort = Cohort(vanish={5: Round.SHARE_KEYS})
         cohort.run_until(Round.MASKED_INPUT)
-        cohort.server.receive(5, wire.encode(msg.MaskedInput(5, cohort.session_id, b"\x00" * 8)))
+        cohort.server.receive(5, wire.encode(msg.MaskedInput(5, cohort.session_id, b"\x00" * 8, b"", bytes(64))))
         cohort.run()
         assert cohort.server.dropped[5] is DropReason.TIMEOUT  # and it stays ignored
         assert cohort.check_result().survivors == (0, 1, 2, 3, 4)
