@@ -30,7 +30,8 @@ def sessions(draw, enough: bool = True):
     config = SecAggConfig(
         num_clients=n, vector_length=draw(st.integers(1, 40)), threshold=threshold, bits=bits,
         clip=1.0, scale=max_scale(n, 1.0, bits), graph=graph, degree=degree,
-        consistency_check=consistency_check, session_nonce=draw(st.binary(min_size=32, max_size=32).filter(any)),
+        consistency_check=consistency_check,
+        session_nonce=draw(st.binary(min_size=32, max_size=32).filter(any)),
     )
     # Each client loses at most degree - threshold neighbours: every secret stays recoverable.
     most = degree - threshold if enough else n

@@ -181,7 +181,8 @@ class TestCollectMaskedInputs:
     def test_ignores_a_masked_input_from_a_client_that_never_shared(self):
         cohort = Cohort(vanish={5: Round.SHARE_KEYS})
         cohort.run_until(Round.MASKED_INPUT)
-        cohort.server.receive(5, wire.encode(msg.MaskedInput(5, cohort.session_id, b"\x00" * 8, b"", bytes(64))))
+        late = msg.MaskedInput(5, cohort.session_id, b"\x00" * 8, b"", bytes(64))
+        cohort.server.receive(5, wire.encode(late))
         cohort.run()
         assert cohort.server.dropped[5] is DropReason.TIMEOUT  # and it stays ignored
         assert cohort.check_result().survivors == (0, 1, 2, 3, 4)
