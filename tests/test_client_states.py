@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import Cohort, make_config, reencode
 
-from secagg import crypto, derivation, wire
+from secagg import crypto, derivation, shamir, wire
 from secagg import messages as msg
 from secagg.errors import (
     AbortedError,
@@ -117,6 +117,39 @@ class TestShareKeys:
         cohort, directory = held
         forged = _directory_with(directory, 3, **{field: crypto.generate_kx_keypair().public})
         with pytest.raises(BadSignatureError):
+            cohort.deliver(0, forged)
+        _assert_aborted(cohort, 0)
+
+    def test_refuses_a_low_order_mask_key_before_sharing(self, held):
+        # Colluding client 3 signs an advert whose mask key is the low-order point 0.
+        cohort, directory = held
+        entry = directory.entry(3)
+        payload = derivation.advert_payload(directory.config_digest, 3, bytes(32), entry.enc_public_key)
+        forged = _directory_with(directory, 3, mask_pk=bytes(32),
+                                 signature=crypto.sign(cohort.identities[3].secret, payload))
+        with pytest.raises(crypto.BadPublicKeyError):
+            cohort.deliver(0, forged)
+        assert not cohort.sent("up", msg.ShareKeys, 0)
+        _assert_aborted(cohort, 0)
+
+    @pytest.mark.parametrize("record", ["out_of_range", "foreign_signature"])
+    def test_refuses_a_fabricated_record_of_a_non_neighbour(self, record):
+        # Harary n = 12, k = 2: the fabricated record is not 0's neighbour, yet 0 refuses it.
+        cohort = Cohort(n=12, threshold=2, graph="harary", degree=2)
+        cohort.hold(msg.KeyDirectory, 0)
+        cohort.run_until(Round.SHARE_KEYS)
+        directory = _held(cohort, 0)
+        kp = crypto.generate_kx_keypair()
+        if record == "out_of_range":
+            extra = (12).to_bytes(4, "little") + kp.public + kp.public + bytes(64)
+            forged = msg.KeyDirectory(directory.config_digest, directory.records + extra)
+            expected = MalformedMessageError
+        else:
+            payload = derivation.advert_payload(directory.config_digest, 11, kp.public, kp.public)
+            forged = _directory_with(directory, 11, mask_pk=kp.public, enc_pk=kp.public,
+                                     signature=crypto.sign(cohort.identities[10].secret, payload))
+            expected = BadSignatureError
+        with pytest.raises(expected):
             cohort.deliver(0, forged)
         _assert_aborted(cohort, 0)
 
@@ -230,6 +263,20 @@ class TestMaskedInput:
         swapped = dataclasses.replace(to0, senders=senders)
         with pytest.raises(DecryptionError):
             cohort.deliver(0, swapped)
+
+    def test_refuses_a_share_out_of_the_field_naming_the_sender(self, held):
+        # Colluding client 2 encrypts, properly, a seed share whose elements are >= 2^61 - 1.
+        cohort, to0, _ = held
+        key = cohort.clients[0]._state.data.peers[2].share_key
+        bad = b"\xff" * shamir.SHARE_BYTES
+        plaintext = derivation.pack_share_plaintext(2, 0, bad, bytes(shamir.SHARE_BYTES))
+        ct = crypto.aead_encrypt(key, plaintext, derivation.share_associated_data(to0.session_id, 2, 0))
+        j = to0.senders.index(2)
+        cts = (*to0.ciphertexts[:j], ct, *to0.ciphertexts[j + 1:])
+        with pytest.raises(shamir.InvalidShareError, match="client 2"):
+            cohort.deliver(0, dataclasses.replace(to0, ciphertexts=cts))
+        assert not cohort.sent("up", msg.MaskedInput, 0)
+        _assert_aborted(cohort, 0)
 
     def test_a_tampered_ciphertext_does_not_decrypt(self, held):
         cohort, to0, _ = held
@@ -482,6 +529,42 @@ class TestCompleted:
                 c.handle(wire.encode(msg.Abort("late")))
             with pytest.raises(LocalProtocolError):
                 c.start()
+
+
+def _assert_holds_no_secret(client) -> None:
+    d = client._state.data
+    assert d.mask_keys is None and d.enc_keys is None
+    assert d.self_seed == b"" and not d.held_shares and not d.peers
+    assert d.encoded_input is None
+
+
+class TestSecretsDoNotOutliveTheSession:
+    def test_a_completed_client_holds_no_secret(self):
+        cohort = Cohort()
+        cohort.run()
+        cohort.check_result()
+        for c in cohort.clients:
+            assert c.state_name == "Completed"
+            _assert_holds_no_secret(c)
+
+    def test_an_aborted_client_holds_no_secret(self):
+        cohort = Cohort()
+        cohort.hold(msg.ConsistencyRequest, 0)
+        cohort.run_until(Round.CONSISTENCY_CHECK)
+        assert cohort.clients[0]._state.data.held_shares  # it held shares until now
+        cohort.deliver(0, msg.Abort("bye"))
+        _assert_holds_no_secret(cohort.clients[0])
+
+    def test_keys_go_once_shared_and_the_input_buffer_is_zeroed_once_masked(self):
+        cohort = Cohort()
+        cohort.hold(msg.EncryptedShares, 0)
+        cohort.run_until(Round.MASKED_INPUT)
+        d = cohort.clients[0]._state.data
+        assert d.mask_keys is None and d.enc_keys is None  # only shares and derived keys left
+        buffer = d.encoded_input
+        assert buffer is not None and buffer.any()
+        cohort.deliver(0, cohort.held[0])
+        assert not buffer.any() and d.encoded_input is None and d.self_seed == b""
 
 
 class TestAborted:

@@ -113,6 +113,26 @@ def test_a_consistency_check_that_two_disjoint_groups_could_pass_is_refused():
                  consistency_check=False)
 
 
+def test_a_config_refuses_an_all_zero_nonce_and_draws_a_fresh_one_when_omitted():
+    base = dict(num_clients=10, vector_length=4, threshold=6, bits=32, clip=1.0, scale=2.0**20)
+    with pytest.raises(SecAggValueError, match="session_nonce"):
+        SecAggConfig(**base, session_nonce=bytes(32))
+    a, b = SecAggConfig(**base), SecAggConfig(**base)
+    assert any(a.session_nonce) and a.session_nonce != b.session_nonce
+    assert a.digest() != b.digest()  # so adverts of one cannot verify in the other
+
+
+@pytest.mark.parametrize("max_weight, bits", [(1e12, 32), (2.0**30, 32), (1e18, 64)])
+def test_a_weight_scale_that_loses_whole_weights_is_refused(max_weight, bits):
+    # At max_weight 1e12 and 32 bits a weight of 1 would encode as 2^-12 of a unit: the
+    # weight sum of ordinary example counts would decode as about 0.
+    with pytest.raises(SecAggValueError, match="max_weight"):
+        SecAggConfig(num_clients=10, vector_length=4, threshold=6, bits=bits, clip=1.0,
+                     scale=1.0, max_weight=max_weight)
+    SecAggConfig(num_clients=10, vector_length=4, threshold=6, bits=64, clip=1.0, scale=1.0,
+                 max_weight=1e12)
+
+
 @pytest.mark.skipif("aes256ctr" not in ciphers(), reason="this CPU has no AES-NI")
 def test_a_session_can_expand_its_masks_with_aes256ctr():
     rng = np.random.default_rng(5)

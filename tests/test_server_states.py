@@ -17,7 +17,7 @@ from helpers import Cohort, make_config, reencode
 
 from secagg import crypto, shamir, wire
 from secagg import messages as msg
-from secagg.errors import AbortedError, LocalProtocolError
+from secagg.errors import AbortedError, LocalProtocolError, SecAggTypeError, SecAggValueError
 from secagg.rounds import Round
 from secagg.server import DropReason
 
@@ -108,6 +108,14 @@ class TestCollectAdvertisements:
         cohort.server.receive(4, b"junk")
         assert cohort.server.dropped == {4: DropReason.TIMEOUT}
         assert 4 not in cohort.server.waiting_for
+
+    @pytest.mark.parametrize("client", [-1, 6, 2**40, "3", 2.0])
+    def test_drop_refuses_an_unknown_id(self, client):
+        cohort = Cohort()
+        cohort.begin()
+        with pytest.raises((SecAggValueError, SecAggTypeError)):
+            cohort.server.drop(client)
+        assert cohort.server.dropped == {}
 
     def test_aborts_when_fewer_than_t_clients_advertise(self):
         cohort = Cohort(vanish={i: Round.ADVERTISE_KEYS for i in (0, 1, 2, 3)})
