@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from attacker import PruningAttack, fabricated_directory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attacker import PruningAttack, fabricated_directory
 from secagg import crypto
 from secagg.client import Client
 from secagg.config import SecAggConfig
