@@ -336,20 +336,21 @@ class Unmasking(ClientState):
         _check_enough(d, _among(listed, d.partners), "among the survivors")
         endorsed = self._endorsement(message, listed)
         partners_of = self._attested_partners(message, survivors)
-        seed_owners, key_owners = [], []
         for v in sorted(survivors):
-            if not endorsed(v):
+            if not endorsed(np.array([v]))[0]:
                 raise AbortedError(
                     f"fewer than t={cfg.threshold} of client {v}'s neighbours confirmed the survivors"
                 )
-            good = [p for p in _among(listed, partners_of[v]) if endorsed(p)]
-            if len(good) < cfg.threshold:
+            alive = partners_of[v][_member(listed, partners_of[v])]
+            good = int(np.count_nonzero(endorsed(alive)))
+            if good < cfg.threshold:
                 raise AbortedError(
-                    f"client {v} masked with only {len(good)} confirmed survivors; "
+                    f"client {v} masked with only {good} confirmed survivors; "
                     f"revealing its seed needs t={cfg.threshold}"
                 )
-            seed_owners.append(v)
-        key_owners = [v for v in sorted(dropped) if endorsed(v)]  # an honest server needs no others
+        seed_owners = sorted(survivors)
+        gone = np.array(sorted(dropped), dtype=np.int64)
+        key_owners = gone[endorsed(gone)].tolist()  # an honest server needs no others
         out = msg.UnmaskResponse(
             sender=d.me,
             session_id=d.session_id,
@@ -360,50 +361,55 @@ class Unmasking(ClientState):
         )
         return Completed(d), out
 
-    def _endorsement(self, message: msg.UnmaskRequest, listed: np.ndarray) -> Callable[[int], bool]:
+    def _endorsement(
+        self, message: msg.UnmaskRequest, listed: np.ndarray
+    ) -> Callable[[np.ndarray], np.ndarray]:
         """Check the consistency signatures; return "was the survivor set endorsed for u?".
 
-        Without the consistency check nothing is signed and every client counts as
-        endorsed: that mode defends only against an honest-but-curious server.
+        The returned function maps an id array to a bool array. Without the consistency
+        check nothing is signed and every client counts as endorsed: that mode defends
+        only against an honest-but-curious server.
         """
         d = self.data
         t, graph = d.config.threshold, d.graph
         if not d.config.consistency_check:
-            return lambda u: True
+            return lambda ids: np.ones(len(ids), dtype=bool)
         reach = set(graph.ball(d.me, 3))
         payload = derivation.consistency_payload(d.session_id, d.survivors)
-        signed: set[int] = set()
         for signer, signature in zip(message.signers, message.signatures, strict=True):
             if signer not in reach:
                 raise MaliciousServerError(f"consistency signature from {signer}, more than 3 hops away")
             crypto.verify(d.identity(signer), payload, signature)
-            signed.add(signer)
-        if len(_among(listed, signed)) != len(signed):
+        signed = np.unique(np.array(message.signers, dtype=np.int64))
+        if not _member(listed, signed).all():
             raise MaliciousServerError("a consistency signature from a client that did not survive")
+        if graph.kind == "complete":  # u's neighbours are everyone else: O(1) per u
+            return lambda ids: signed.size - _member(signed, ids) >= t
+        signed_set = set(signed.tolist())
         cache: dict[int, bool] = {}
 
-        def endorsed(u: int) -> bool:
+        def endorsed_one(u: int) -> bool:
             if u not in cache:
-                cache[u] = sum(1 for v in graph.neighbours(u) if v in signed) >= t
+                cache[u] = sum(1 for v in graph.neighbours(u) if v in signed_set) >= t
             return cache[u]
 
-        return endorsed
+        return lambda ids: np.array([endorsed_one(u) for u in ids.tolist()], dtype=bool)
 
-    def _attested_partners(self, message: msg.UnmaskRequest, survivors: set[int]) -> dict[int, list[int]]:
-        """Each surviving owner's partner set, as it signed it with its masked input."""
+    def _attested_partners(self, message: msg.UnmaskRequest, survivors: set[int]) -> dict[int, np.ndarray]:
+        """Each surviving owner's partner set (sorted ids), as it signed it with its masked input."""
         d = self.data
         given = dict(zip(message.attested, zip(message.exclusions, message.attestations, strict=True),
                          strict=True))
-        out: dict[int, list[int]] = {}
+        out: dict[int, np.ndarray] = {}
         for v in survivors:
             if v not in given:
                 raise MaliciousServerError(f"no signed partner set of survivor {v}")
             excluded, signature = given[v]
-            neighbours = d.graph.neighbours(v)
-            excluded_ids = set(msg.decode_ids(excluded).tolist())
-            if not excluded_ids <= set(neighbours):
+            neighbours = np.array(d.graph.neighbours(v), dtype=np.int64)
+            excluded_ids = msg.decode_ids(excluded)
+            if not _member(neighbours, excluded_ids).all():
                 raise MaliciousServerError(f"client {v}'s excluded partners are not its neighbours")
-            partners = [p for p in neighbours if p not in excluded_ids]
+            partners = neighbours[~_member(excluded_ids, neighbours)]
             crypto.verify(
                 d.identity(v),
                 derivation.partners_payload(d.session_id, v, msg.encode_ids(partners)),
@@ -437,9 +443,15 @@ class Aborted(ClientState):
 def _among(ids: np.ndarray, clients: Iterable[int]) -> set[int]:
     """Those of ``clients`` listed in the sorted id array ``ids`` (O(k log n), not O(n))."""
     wanted = np.fromiter(clients, dtype=np.int64)
-    at = np.searchsorted(ids, wanted).clip(max=max(ids.size - 1, 0))
-    hit = ids[at] == wanted if ids.size else np.zeros(wanted.size, dtype=bool)
-    return set(wanted[hit].tolist())
+    return set(wanted[_member(ids, wanted)].tolist())
+
+
+def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """For each of ``ids``, whether it is in the sorted array ``sorted_ids`` (vectorised)."""
+    if not sorted_ids.size:
+        return np.zeros(len(ids), dtype=bool)
+    at = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
+    return sorted_ids[at] == ids
 
 
 def _check_enough(d: _ClientData, survivors: set[int], where: str) -> None:

@@ -64,7 +64,7 @@ class Graph:
         complete graph, everyone once hops >= 1.
         """
         i = self._check_node(i)
-        hops = _ensure_int(hops, "hops", 0, self.n)
+        hops = _ensure_int(hops, "hops", 0, 2**31 - 1)
         if hops == 0:
             return (i,)
         reach = hops * (self.degree // 2)

@@ -417,6 +417,36 @@ class TestUnmasking:
         with pytest.raises(BadSignatureError):
             cohort.deliver(0, forged)
 
+    def test_refuses_a_survivor_whose_signed_partner_set_is_missing(self, held):
+        cohort, request = held
+        j = request.attested.index(3)
+        cut = {f: getattr(request, f)[:j] + getattr(request, f)[j + 1:]
+               for f in ("attested", "exclusions", "attestations")}
+        with pytest.raises(MaliciousServerError, match="partner set of survivor 3"):
+            cohort.deliver(0, dataclasses.replace(request, **cut))
+        assert not _unmask_responses(cohort, 0)
+
+    def test_refuses_a_partner_set_the_survivor_did_not_sign(self, held):
+        # The server claims 3 excluded partners 1 and 2 (say, to shrink its partner count).
+        cohort, request = held
+        j = request.attested.index(3)
+        exclusions = list(request.exclusions)
+        exclusions[j] = msg.encode_ids([1, 2])
+        with pytest.raises(BadSignatureError):
+            cohort.deliver(0, dataclasses.replace(request, exclusions=tuple(exclusions)))
+        assert not _unmask_responses(cohort, 0)
+
+    def test_refuses_a_survivor_whose_neighbourhood_did_not_confirm_the_set(self, held):
+        # Signatures from 0, 1 and 3 only: each of them has just two signers among its
+        # neighbours (n = 6, t = 3), so survivor 1's seed share must not leave.
+        cohort, request = held
+        keep = [i for i, s in enumerate(request.signers) if s in (0, 1, 3)]
+        few = dataclasses.replace(request, signers=tuple(request.signers[i] for i in keep),
+                                  signatures=tuple(request.signatures[i] for i in keep))
+        with pytest.raises(AbortedError):
+            cohort.deliver(0, few)
+        assert not _unmask_responses(cohort, 0)
+
     def test_rejects_signatures_swapped_between_signers(self, held):
         cohort, request = held
         swapped = (request.signatures[1], request.signatures[0], *request.signatures[2:])
