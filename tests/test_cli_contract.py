@@ -20,7 +20,15 @@ import pytest
 from secagg import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-ABORT = ["--clients", "10", "--length", "5", "--dropout", "0.4", "--seed", "1"]
+REASON = "only 5 masked inputs arrived; need more than t=6"
+
+
+def _abort(*args, **kwargs):
+    # The planner provisions for the dropout asked for, so an honest simulated run no
+    # longer aborts; the abort a real deployment sees comes from the server like this.
+    from secagg.errors import AbortedError
+
+    raise AbortedError(REASON)
 
 
 @pytest.fixture
@@ -118,14 +126,17 @@ def test_bench_usage_errors(argv, message, monkeypatch, capsys):
     _assert_usage_error(code, captured.out, captured.err, "secagg", message)
 
 
-def test_a_protocol_abort_exits_3_with_the_reason_in_json(capsys):
-    assert cli.main(["simulate", *ABORT, "--json"]) == cli.EXIT_ABORT == 3
+def test_a_protocol_abort_exits_3_with_the_reason_in_json(monkeypatch, capsys):
+    import secagg.simulation
+
+    monkeypatch.setattr(secagg.simulation, "simulate", _abort)
+    assert cli.main(["simulate", "--clients", "10", "--length", "5", "--json"]) == cli.EXIT_ABORT == 3
     captured = capsys.readouterr()
     reply = json.loads(captured.out)
-    assert reply["aborted"] is True and "t=" in reply["reason"]
+    assert reply == {"aborted": True, "reason": REASON}
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0] == f"secagg: aborted: {reply['reason']}"
-    assert cli.main(["simulate", *ABORT]) == 3
+    assert cli.main(["simulate", "--clients", "10", "--length", "5"]) == 3
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("secagg: aborted: ")
 
@@ -146,7 +157,7 @@ def test_clipping_is_reported_not_silent(tmp_path, capsys):
 
 def test_output_is_written_at_exactly_the_path_given(tmp_path, capsys):
     out = tmp_path / "sum.bin"
-    assert cli.main(["simulate", "--clients", "3", "--length", "4", "--output", str(out)]) == 0
+    assert cli.main(["simulate", "--clients", "4", "--length", "4", "--output", str(out)]) == 0
     assert np.load(out).shape == (4,)
     assert not Path(str(out) + ".npy").exists()
 
@@ -183,8 +194,11 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 def test_the_processes_keep_the_contract():
     proc = _run(["-m", "secagg", "simulate", "--clip", "inf"])
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    proc = _run(["-m", "secagg", "simulate", *ABORT, "--json"])
-    assert proc.returncode == 3 and json.loads(proc.stdout)["aborted"] is True
+    # An abort, through sys.exit in a real process (the server's abort is simulated).
+    proc = _run(["-c", "import sys, secagg.simulation as s, secagg.cli as c, tests.test_cli_contract as t; "
+                 "s.simulate = t._abort; sys.exit(c.main(['simulate', '--json']))"])
+    assert proc.returncode == 3 and json.loads(proc.stdout) == {"aborted": True, "reason": REASON}
+    assert proc.stderr == f"secagg: aborted: {REASON}\n"
 
 
 # --- python -m fl train ---------------------------------------------------------------
