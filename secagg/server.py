@@ -32,6 +32,7 @@ from secagg.errors import (
     ensure,
 )
 from secagg.graph import Graph
+from secagg.identity import session_index
 from secagg.rounds import Round, check_transition
 
 __all__ = ["Server", "DropReason", "AggregationResult"]
@@ -391,6 +392,8 @@ class Server:
         threads = threads if threads is not None else (os.cpu_count() or 1)
         ensure(type(threads) is int and threads >= 1, "threads must be a positive int")
         self._state: ServerState = CollectAdvertisements(_ServerData(config, config.digest(), threads))
+        #: client -> digests of the messages accepted from it (to ignore redeliveries).
+        self._accepted: dict[int, set[bytes]] = {}
 
     @property
     def state_name(self) -> str:
@@ -415,10 +418,20 @@ class Server:
         return self._state.reason if isinstance(self._state, Aborted) else None
 
     def receive(self, sender: int, data: bytes) -> None:
-        """Take one message from client ``sender`` (as authenticated by the transport)."""
+        """Take one message from client ``sender`` (as authenticated by the transport).
+
+        A byte-identical copy of a message already accepted from ``sender`` (in
+        this round or an earlier one) is ignored, so an at-least-once transport
+        may deliver twice; a *different* second message for a round drops the
+        sender (``DropReason.UNEXPECTED``). Messages from a dropped client are
+        ignored. After the session completed or aborted only such duplicates are
+        accepted; anything else raises ``LocalProtocolError``.
+        """
         cfg = self._state.data.config
-        ensure(type(sender) is int and 0 <= sender < cfg.num_clients,
-               f"sender must be a client id in [0, {cfg.num_clients}), got {sender!r}")
+        sender = session_index(sender, cfg.num_clients, "sender")
+        digest = wire.message_digest(data)
+        if digest is not None and digest in self._accepted.get(sender, ()):
+            return  # a redelivery of what was already processed: idempotent
         if isinstance(self._state, (Completed, Aborted)):
             raise LocalProtocolError(f"the server is {self.state_name}: it receives nothing more")
         if sender in self._state.data.dropped:
@@ -434,9 +447,19 @@ class Server:
             self.drop(sender, drop.reason, str(drop))
         except RemoteProtocolError as exc:
             self.drop(sender, DropReason.MALFORMED, str(exc))
+        else:
+            if digest is not None:
+                self._accepted.setdefault(sender, set()).add(digest)
 
     def drop(self, client: int, reason: DropReason = DropReason.TIMEOUT, detail: str = "") -> None:
-        """Stop listening to ``client`` (the caller's transport saw it vanish)."""
+        """Stop listening to ``client``: the caller's transport saw it vanish.
+
+        Optional: ``close_round`` drops every client that has not answered. Call it
+        when the transport knows earlier (connection closed, worker killed), so that
+        ``waiting_for`` empties and the round can close before its deadline. A
+        dropped client's later messages are ignored; the first reason is kept.
+        """
+        client = session_index(client, self._state.data.config.num_clients, "client")
         self._state.data.dropped.setdefault(client, (reason, detail))
 
     def close_round(self) -> dict[int, bytes]:
