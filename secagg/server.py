@@ -138,8 +138,7 @@ class CollectAdvertisements(ServerState):
 
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
-        _require(len(d.adverts) > d.config.threshold,
-                 f"only {len(d.adverts)} clients advertised keys; need more than t={d.config.threshold}")
+        _require_quorum(d, len(d.adverts), "clients advertised keys")
         records = b"".join(d.adverts[u].record() for u in sorted(d.adverts))
         d.session_id = derivation.session_id(d.config_digest, records)
         d.graph = d.config.build_graph(d.session_id)
@@ -166,8 +165,7 @@ class CollectShares(ServerState):
 
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
-        _require(len(d.sharers) > d.config.threshold,
-                 f"only {len(d.sharers)} clients shared keys; need more than t={d.config.threshold}")
+        _require_quorum(d, len(d.sharers), "clients shared keys")
         inbox: dict[int, tuple[list[int], list[bytes]]] = {v: ([], []) for v in d.sharers}
         for u in sorted(d.sharers):
             share = d.sharers[u]
@@ -213,8 +211,7 @@ class CollectMaskedInputs(ServerState):
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
         d.survivors = sorted(self._received)
-        _require(len(d.survivors) > d.config.threshold,
-                 f"only {len(d.survivors)} masked inputs arrived; need more than t={d.config.threshold}")
+        _require_quorum(d, len(d.survivors), "masked inputs arrived")
         d.counted = frozenset(d.survivors)
         d.survivors_wire = msg.encode_ids(d.survivors)
         _check_recoverable(d, d.counted)
@@ -347,6 +344,12 @@ class _Reconstruction:
 def _require(condition: bool, reason: str) -> None:
     if not condition:
         raise AbortedError(reason)
+
+
+def _require_quorum(d: _ServerData, count: int, what: str) -> None:
+    """At least t clients must remain: the same rule as the planner's and each client's."""
+    t = d.config.threshold
+    _require(count >= t, f"only {count} {what}; need at least t={t}")
 
 
 def _check_recoverable(d: _ServerData, helpers: Set[int]) -> None:

@@ -179,12 +179,12 @@ class TestCollectAdvertisements:
         assert cohort.server.dropped == {4: DropReason.TIMEOUT}
         assert 4 not in cohort.server.waiting_for
 
-    def test_aborts_when_at_most_t_clients_advertise(self):
-        cohort = Cohort(vanish={i: Round.ADVERTISE_KEYS for i in (0, 1, 2)})
+    def test_aborts_when_fewer_than_t_clients_advertise(self):
+        cohort = Cohort(vanish={i: Round.ADVERTISE_KEYS for i in (0, 1, 2, 3)})
         cohort.run()
         _assert_aborted_cleanly(cohort)
         assert not cohort.sent("down", msg.KeyDirectory)
-        assert cohort.server.dropped == dict.fromkeys((0, 1, 2), DropReason.TIMEOUT)
+        assert cohort.server.dropped == dict.fromkeys((0, 1, 2, 3), DropReason.TIMEOUT)
 
 
 class TestCollectShares:
