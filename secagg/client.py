@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+import msgpack
 import numpy as np
 
 from secagg import crypto, derivation, packing, prg, shamir, wire
@@ -23,15 +25,20 @@ from secagg.bindings import storage_dtype
 from secagg.config import SecAggConfig
 from secagg.errors import (
     AbortedError,
+    BadSignatureError,
+    DecryptionError,
+    IdentityError,
     LocalProtocolError,
     MaliciousServerError,
     ProtocolError,
     SecAggTypeError,
+    SecAggValueError,
     SessionMismatchError,
     UnexpectedMessageError,
     ensure,
 )
 from secagg.graph import Graph
+from secagg.identity import fingerprint, session_index, verify_key_of
 from secagg.rounds import Round, check_transition
 
 __all__ = ["Client", "IdentityLookup"]
@@ -67,6 +74,8 @@ class _ClientData:
     held_shares: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
     encoded_input: np.ndarray | None = None
     survivors: bytes | None = None  # the IdSet signed in the consistency check
+    handled: set[bytes] = field(default_factory=set)  # digests of the server messages handled
+    late_abort: str | None = None  # a server Abort received after completing
 
     @property
     def partners(self) -> set[int]:
@@ -88,12 +97,41 @@ class _ClientData:
         self.held_shares.clear()
 
     def identity(self, client: int) -> bytes:
-        """The application-given identity verify key of ``client``."""
-        key = self.identities(client) if callable(self.identities) else self.identities[client]
-        ensure(isinstance(key, bytes) and len(key) == crypto.SIGN_PUBLIC_BYTES,
-               f"identity key of client {client} must be {crypto.SIGN_PUBLIC_BYTES} bytes",
-               raising=SecAggTypeError)
+        """The application-given identity verify key of ``client``.
+
+        Whatever goes wrong in the application's lookup (an exception, or not 32
+        bytes back) becomes an ``IdentityError``, which aborts this client.
+        """
+        try:
+            key = self.identities(client) if callable(self.identities) else self.identities[client]
+        except IdentityError:
+            raise
+        except Exception as exc:  # the lookup is application code: any failure aborts, typed
+            raise IdentityError(
+                f"the identity lookup failed for client {client}: {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(key, bytes) or len(key) != crypto.SIGN_PUBLIC_BYTES:
+            raise IdentityError(
+                f"the identity lookup returned {type(key).__name__} for client {client}; "
+                f"expected a {crypto.SIGN_PUBLIC_BYTES}-byte Ed25519 verify key"
+            )
         return key
+
+    def verify(
+        self, client: int, payload: bytes, signature: bytes, what: str, *, cached: bool = False
+    ) -> None:
+        """Check ``client``'s signature over ``payload`` against its roster key, naming both.
+
+        ``cached`` uses ``crypto.verify_cached`` (for bytes every client checks alike).
+        """
+        key = self.identity(client)
+        try:
+            (crypto.verify_cached if cached else crypto.verify)(key, payload, signature)
+        except BadSignatureError:
+            raise BadSignatureError(
+                f"{what} of client {client} does not verify under its roster key "
+                f"{fingerprint(key)}… (forged, or the roster entry is stale)"
+            ) from None
 
     def check_session(self, session_id: bytes) -> None:
         if session_id != self.session_id:
@@ -162,10 +200,11 @@ class ShareKeys(_AliveState):
 
     round = Round.SHARE_KEYS
 
-    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
         if not isinstance(message, msg.KeyDirectory):
             return super().handle(message)
         d, cfg = self.data, self.data.config
+        assert d.mask_keys is not None and d.enc_keys is not None  # made by start()
         if message.config_digest != d.config_digest:
             raise SessionMismatchError("key directory is for another configuration or session")
         mine = message.entry(d.me)
@@ -259,6 +298,7 @@ class MaskedInput(_AliveState):
 
     def _send(self) -> tuple[ClientState, msg.Message]:
         d, cfg = self.data, self.data.config
+        assert d.encoded_input is not None and d.graph is not None  # set_input and ShareKeys ran
         partners = sorted(d.partners)  # exactly the neighbours that shared with us
         keys = [derivation.self_mask_key(d.self_seed, d.session_id)]
         keys += [d.peers[v].mask_key for v in partners]
@@ -287,7 +327,7 @@ class ConsistencyCheck(ClientState):
 
     round = Round.CONSISTENCY_CHECK
 
-    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
         if not isinstance(message, msg.ConsistencyRequest):
             return super().handle(message)
         d = self.data
@@ -317,7 +357,7 @@ class Unmasking(ClientState):
 
     round = Round.UNMASKING
 
-    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
         if not isinstance(message, msg.UnmaskRequest):
             return super().handle(message)
         d, cfg = self.data, self.data.config
@@ -374,12 +414,13 @@ class Unmasking(ClientState):
         t, graph = d.config.threshold, d.graph
         if not d.config.consistency_check:
             return lambda ids: np.ones(len(ids), dtype=bool)
+        assert graph is not None and d.survivors is not None  # set in ShareKeys and ConsistencyCheck
         reach = set(graph.ball(d.me, 3))
         payload = derivation.consistency_payload(d.session_id, d.survivors)
         for signer, signature in zip(message.signers, message.signatures, strict=True):
             if signer not in reach:
                 raise MaliciousServerError(f"consistency signature from {signer}, more than 3 hops away")
-            crypto.verify(d.identity(signer), payload, signature)
+            d.verify(signer, payload, signature, "the consistency signature")
         signed = np.unique(np.array(message.signers, dtype=np.int64))
         if not _member(listed, signed).all():
             raise MaliciousServerError("a consistency signature from a client that did not survive")
@@ -398,6 +439,7 @@ class Unmasking(ClientState):
     def _attested_partners(self, message: msg.UnmaskRequest, survivors: set[int]) -> dict[int, np.ndarray]:
         """Each surviving owner's partner set (sorted ids), as it signed it with its masked input."""
         d = self.data
+        assert d.graph is not None  # set in ShareKeys
         given = dict(zip(message.attested, zip(message.exclusions, message.attestations, strict=True),
                          strict=True))
         out: dict[int, np.ndarray] = {}
@@ -410,10 +452,9 @@ class Unmasking(ClientState):
             if not _member(neighbours, excluded_ids).all():
                 raise MaliciousServerError(f"client {v}'s excluded partners are not its neighbours")
             partners = neighbours[~_member(excluded_ids, neighbours)]
-            crypto.verify(
-                d.identity(v),
-                derivation.partners_payload(d.session_id, v, msg.encode_ids(partners)),
-                signature,
+            d.verify(
+                v, derivation.partners_payload(d.session_id, v, msg.encode_ids(partners)), signature,
+                "the signed partner set",
             )
             out[v] = partners
         return out
@@ -451,7 +492,8 @@ def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if not sorted_ids.size:
         return np.zeros(len(ids), dtype=bool)
     at = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
-    return sorted_ids[at] == ids
+    hit: np.ndarray = sorted_ids[at] == ids
+    return hit
 
 
 def _check_enough(d: _ClientData, survivors: set[int], where: str) -> None:
@@ -481,10 +523,11 @@ def _check_directory(d: _ClientData, directory: msg.KeyDirectory) -> None:
     directory.check_ids(d.config.num_clients)
     for row_id in directory.ids.tolist():
         entry = directory.entry(row_id)
+        assert entry is not None  # row_id is one of the directory's ids
         payload = derivation.advert_payload(
             d.config_digest, row_id, entry.mask_public_key, entry.enc_public_key
         )
-        crypto.verify_cached(d.identity(row_id), payload, entry.signature)
+        d.verify(row_id, payload, entry.signature, "the key advertisement", cached=True)
 
 
 # --- facade -------------------------------------------------------------------
@@ -507,12 +550,15 @@ class Client:
     ) -> None:
         ensure(isinstance(config, SecAggConfig), "config must be a SecAggConfig",
                raising=SecAggTypeError)
-        ensure(type(client_id) is int and 0 <= client_id < config.num_clients,
-               f"client_id must be in [0, {config.num_clients}), got {client_id!r}")
+        client_id = session_index(client_id, config.num_clients, "client_id")
         ensure(isinstance(identity_key, bytes) and len(identity_key) == crypto.SIGN_SECRET_BYTES,
                f"identity_key must be a {crypto.SIGN_SECRET_BYTES}-byte Ed25519 seed",
                raising=SecAggTypeError)
+        ensure(callable(identities) or isinstance(identities, Sequence),
+               "identities must be a sequence of verify keys or a function of the client id",
+               raising=SecAggTypeError)
         data = _ClientData(config, config.digest(), client_id, identity_key, identities)
+        _check_own_identity(data)
         self._state: ClientState = AdvertiseKeys(data)
 
     @property
@@ -525,11 +571,19 @@ class Client:
 
     @property
     def abort_reason(self) -> str | None:
+        """Why this client aborted (its own check, the application, or the server); None if it did not."""
         return self._state.reason if isinstance(self._state, Aborted) else None
+
+    @property
+    def late_abort_reason(self) -> str | None:
+        """The reason of a server ``Abort`` that reached this client after it completed, if any."""
+        return self._state.data.late_abort
 
     def start(self) -> bytes:
         """Begin the session: returns the round-0 message for the server."""
-        return self._step(lambda s: s.start())
+        out = self._step(lambda s: s.start())
+        assert out is not None  # AdvertiseKeys.start always answers
+        return out
 
     def set_input(self, x: np.ndarray, weight: float = 1.0) -> bytes | None:
         """Give this client's vector and weight; returns the masked input if it is due now.
@@ -558,8 +612,31 @@ class Client:
         return self._step(lambda s: s.set_input(np.ascontiguousarray(encoded).copy()))
 
     def handle(self, data: bytes) -> bytes | None:
-        """Process one message from the server; returns the reply, if any."""
+        """Process one message from the server; returns the reply to send, if any.
+
+        - A byte-identical copy of a message already handled is ignored (returns
+          None), so an at-least-once transport may deliver twice; a *different*
+          message out of turn raises ``UnexpectedMessageError`` and aborts.
+        - A server ``Abort`` moves a live client to ``Aborted`` (returns None;
+          ``abort_reason`` says why). A ``Completed`` client has already sent all
+          it will ever send; a late ``Abort`` leaves it ``Completed`` and is
+          recorded in ``late_abort_reason`` (the server did not finish, but nothing
+          more can be revealed). An ``Aborted`` client ignores further aborts.
+        - Any ``ProtocolError`` raised here (bad bytes, bad signature, a failing
+          identity lookup ...) has already moved the client to ``Aborted``; the
+          caller may send ``abort()``'s bytes to tell the server at once.
+        - Anything else sent to a ``Completed`` or ``Aborted`` client raises
+          ``LocalProtocolError`` and changes nothing.
+        """
+        d = self._state.data
+        digest = wire.message_digest(data)
+        if digest is not None and digest in d.handled:
+            return None  # a redelivery of what was already handled: idempotent
         if isinstance(self._state, (Aborted, Completed)):
+            if _is_abort(data):
+                if isinstance(self._state, Completed) and d.late_abort is None:
+                    d.late_abort = wire.decode(data).reason  # type: ignore[attr-defined]
+                return None
             raise LocalProtocolError(f"the client is {self.state_name}: it handles no more messages")
         try:
             message = wire.decode(data)
@@ -568,19 +645,71 @@ class Client:
             raise
         if isinstance(message, msg.Abort):
             self._abort(f"server aborted: {message.reason}")
-            return None
-        return self._step(lambda s: s.handle(message))
+            reply = None
+        else:
+            reply = self._step(lambda s: s.handle(message))
+        if digest is not None:
+            d.handled.add(digest)
+        return reply
 
     def abort(self, reason: str = "aborted by the application") -> bytes:
-        """Give up on the session; returns an ``Abort`` message for the server."""
+        """Give up on the session; returns an ``Abort`` message for the server.
+
+        On a client that has already aborted (for instance after ``handle`` raised),
+        the message carries the first reason, and the client stays as it is.
+        """
         self._abort(reason)
-        return wire.encode(msg.Abort(reason[:1000]))
+        return wire.encode(msg.Abort((self.abort_reason or reason)[:1000]))
+
+    # --- persistence -------------------------------------------------------------------
+
+    def to_bytes(self, *, include_secrets: bool) -> bytes:
+        """This client's whole session state, sealed, for a worker that keeps no memory.
+
+        A client in the middle of a session holds secrets (its X25519 keys, its
+        self-mask seed, the Shamir shares its neighbours gave it, its encoded
+        input until it is masked); resuming it needs them, so they are in the
+        bytes, and the caller must say so with ``include_secrets=True``.
+
+        The bytes are sealed (XChaCha20-Poly1305) under a key derived from this
+        client's identity key, which they do not contain: ``from_bytes`` needs
+        that identity key again, and a copy of the bytes alone reveals nothing but
+        their length. Still keep them where only this node can read them, and
+        resume each saved state at most once (replaying an old state makes the
+        client answer the same round twice).
+        """
+        if include_secrets is not True:
+            raise LocalProtocolError(
+                "Client.to_bytes writes the session's secrets: pass include_secrets=True "
+                "to confirm they go to storage only this node can read"
+            )
+        d = self._state.data
+        return _seal_state(d.identity_key, _dump_state(self._state))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, identity_key: bytes, identities: IdentityLookup) -> Client:
+        """Resume a client saved by ``to_bytes``, with the same identity key and roster.
+
+        Raises ``IdentityError`` if ``identity_key`` is not the one the state was
+        saved under, ``SecAggValueError`` if the bytes are not a saved client.
+        """
+        ensure(isinstance(identity_key, bytes) and len(identity_key) == crypto.SIGN_SECRET_BYTES,
+               f"identity_key must be a {crypto.SIGN_SECRET_BYTES}-byte Ed25519 seed",
+               raising=SecAggTypeError)
+        fields = _open_state(identity_key, data)
+        client = cls.__new__(cls)
+        client._state = _load_state(fields, identity_key, identities)
+        _check_own_identity(client._state.data)
+        return client
 
     def _abort(self, reason: str) -> None:
-        if not isinstance(self._state, Aborted):
+        """Move to ``Aborted`` unless the client is already final (``Completed`` stays so)."""
+        if not isinstance(self._state, (Aborted, Completed)):
             self._state = Aborted(self._state.data, reason)
 
-    def _step(self, action) -> bytes | None:
+    def _step(
+        self, action: Callable[[ClientState], tuple[ClientState, msg.Message | None]]
+    ) -> bytes | None:
         try:
             state, out = action(self._state)
         except ProtocolError as exc:
@@ -589,3 +718,188 @@ class Client:
         check_transition(self._state.round, state.round)
         self._state = state
         return None if out is None else wire.encode(out)
+
+
+# --- ids, identity and persistence helpers ------------------------------------------
+
+
+def _is_abort(data: object) -> bool:
+    """Whether ``data`` is a well-formed ``Abort`` message (never raises)."""
+    try:
+        return isinstance(wire.decode(data), msg.Abort)  # type: ignore[arg-type]
+    except ProtocolError:
+        return False
+
+
+def _check_own_identity(d: _ClientData) -> None:
+    """Refuse to start unless the roster's entry for this client is this client's own key."""
+    listed = d.identity(d.me)
+    mine = verify_key_of(d.identity_key)
+    if listed != mine:
+        raise IdentityError(
+            f"the roster lists {fingerprint(listed)}… for client {d.me} but this client's identity key "
+            f"is {fingerprint(mine)}…: the roster is stale or the key was rotated"
+        )
+
+
+_STATE_MAGIC = "secagg-client"
+_STATE_VERSION = 1
+_STATE_AD = b"secagg-client-state-v1"
+_STATES: dict[str, type[ClientState]] = {
+    cls.__name__: cls
+    for cls in (AdvertiseKeys, ShareKeys, MaskedInput, ConsistencyCheck, Unmasking, Completed, Aborted)
+}
+#: Attributes a state object holds besides ``data`` (plain values), by state class name.
+_STATE_EXTRAS: dict[str, frozenset[str]] = {
+    "MaskedInput": frozenset({"_shares_received"}),
+    "Aborted": frozenset({"reason"}),
+}
+#: ``_ClientData`` fields: saved by ``_dump_state``, recomputed on load, or given again by the caller.
+_SAVED_FIELDS = frozenset({
+    "config", "me", "mask_keys", "enc_keys", "session_id", "peers", "self_seed", "held_shares",
+    "encoded_input", "survivors", "handled", "late_abort",
+})
+_DERIVED_FIELDS = frozenset({"config_digest", "graph"})
+_GIVEN_FIELDS = frozenset({"identity_key", "identities"})
+
+
+def _state_key(identity_key: bytes) -> bytes:
+    return crypto.derive_key(identity_key, b"client-state", _STATE_AD)
+
+
+def _seal_state(identity_key: bytes, fields: dict[str, object]) -> bytes:
+    plaintext = msgpack.packb(fields, use_bin_type=True)
+    sealed = crypto.aead_encrypt(_state_key(identity_key), plaintext, _STATE_AD)
+    return msgpack.packb([_STATE_MAGIC, _STATE_VERSION, sealed], use_bin_type=True)
+
+
+def _bad_state(what: str) -> SecAggValueError:
+    return SecAggValueError(f"saved client state: {what}")
+
+
+def _open_state(identity_key: bytes, data: bytes) -> dict[str, object]:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SecAggTypeError(f"saved client state must be bytes, got {type(data).__name__}")
+    try:
+        outer = msgpack.unpackb(bytes(data), use_list=False, raw=False, strict_map_key=True)
+    except Exception:  # msgpack raises several unrelated types on bad input
+        raise _bad_state("not msgpack") from None
+    if type(outer) is not tuple or len(outer) != 3 or outer[0] != _STATE_MAGIC:
+        raise _bad_state("not a saved secagg client")
+    if type(outer[1]) is not int or outer[1] != _STATE_VERSION:
+        raise _bad_state(f"unsupported version {outer[1]!r} (expected {_STATE_VERSION})")
+    try:
+        plaintext = crypto.aead_decrypt(_state_key(identity_key), outer[2], _STATE_AD)
+    except (DecryptionError, SecAggTypeError):
+        raise IdentityError(
+            "saved client state does not open under this identity key "
+            f"({fingerprint(verify_key_of(identity_key))}…): another node's state, or corrupted"
+        ) from None
+    fields = msgpack.unpackb(plaintext, use_list=False, raw=False, strict_map_key=True)
+    if type(fields) is not dict:
+        raise _bad_state("not a map of fields")
+    return fields
+
+
+def _dump_state(state: ClientState) -> dict[str, object]:
+    d = state.data
+    extras = {k: v for k, v in vars(state).items() if k != "data"}
+    if set(extras) != _STATE_EXTRAS.get(state.name, frozenset()):
+        raise LocalProtocolError(f"cannot save state {state.name}: unknown attributes {sorted(extras)}")
+    return {
+        "state": state.name,
+        "extras": extras,
+        "config": d.config.to_bytes(),
+        "me": d.me,
+        "identity": verify_key_of(d.identity_key),
+        "mask_keys": None if d.mask_keys is None else (d.mask_keys.secret, d.mask_keys.public),
+        "enc_keys": None if d.enc_keys is None else (d.enc_keys.secret, d.enc_keys.public),
+        "session_id": d.session_id,
+        "peers": [(v, p.share_key, p.mask_key) for v, p in sorted(d.peers.items())],
+        "self_seed": d.self_seed,
+        "held_shares": [(v, s, k) for v, (s, k) in sorted(d.held_shares.items())],
+        "encoded_input": None if d.encoded_input is None else d.encoded_input.tobytes(),
+        "survivors": d.survivors,
+        "handled": sorted(d.handled),
+        "late_abort": d.late_abort,
+    }
+
+
+_T = TypeVar("_T")
+
+
+def _get(fields: dict[str, object], name: str, kind: type[_T]) -> _T:
+    value = fields.get(name)
+    if not isinstance(value, kind):
+        raise _bad_state(f"field {name!r} is missing or of the wrong type")
+    return value
+
+
+def _keypair(value: object) -> crypto.KeyPair | None:
+    if value is None:
+        return None
+    if type(value) is not tuple or len(value) != 2 or not all(type(x) is bytes for x in value):
+        raise _bad_state("a key pair is (secret, public)")
+    return crypto.KeyPair(secret=value[0], public=value[1])
+
+
+def _triples(value: object, name: str) -> list[tuple[int, bytes, bytes]]:
+    if type(value) is not tuple:
+        raise _bad_state(f"{name} must be a list")
+    out = []
+    for item in value:
+        if (type(item) is not tuple or len(item) != 3 or type(item[0]) is not int
+                or type(item[1]) is not bytes or type(item[2]) is not bytes):
+            raise _bad_state(f"{name} holds (id, bytes, bytes) entries")
+        out.append(item)
+    return out
+
+
+def _load_state(fields: dict[str, object], identity_key: bytes, identities: IdentityLookup) -> ClientState:
+    expected = {"state", "extras", "identity"} | _SAVED_FIELDS
+    if set(fields) != expected:
+        raise _bad_state(f"expected the fields {sorted(expected)}, got {sorted(fields)}")
+    if _get(fields, "identity", bytes) != verify_key_of(identity_key):
+        raise IdentityError("saved client state belongs to another identity key")
+    name = _get(fields, "state", str)
+    if name not in _STATES:
+        raise _bad_state(f"unknown state {name!r}")
+    extras: dict[str, object] = _get(fields, "extras", dict)
+    if set(extras) != _STATE_EXTRAS.get(name, frozenset()):
+        raise _bad_state(f"state {name} has attributes {sorted(extras)}")
+    config = SecAggConfig.from_bytes(_get(fields, "config", bytes))
+    me = session_index(_get(fields, "me", int), config.num_clients, "me")
+    d = _ClientData(config, config.digest(), me, identity_key, identities)
+    d.mask_keys = _keypair(fields["mask_keys"])
+    d.enc_keys = _keypair(fields["enc_keys"])
+    d.session_id = _get(fields, "session_id", bytes)
+    if d.session_id:
+        d.graph = config.build_graph(d.session_id)
+    d.peers = {v: _Peer(share, mask) for v, share, mask in _triples(fields["peers"], "peers")}
+    d.self_seed = _get(fields, "self_seed", bytes)
+    d.held_shares = {v: (s, k) for v, s, k in _triples(fields["held_shares"], "held_shares")}
+    raw_input = fields["encoded_input"]
+    if raw_input is not None:
+        dtype = storage_dtype(config.bits)
+        if type(raw_input) is not bytes or len(raw_input) != config.encoded_length * dtype.itemsize:
+            raise _bad_state("encoded_input has the wrong size")
+        d.encoded_input = np.frombuffer(raw_input, dtype=dtype).copy()
+    survivors = fields["survivors"]
+    if survivors is not None and type(survivors) is not bytes:
+        raise _bad_state("survivors must be bytes")
+    d.survivors = survivors
+    handled: tuple[object, ...] = _get(fields, "handled", tuple)
+    if not all(type(h) is bytes for h in handled):
+        raise _bad_state("handled holds message digests")
+    d.handled = {h for h in handled if isinstance(h, bytes)}
+    late_abort = fields["late_abort"]
+    if late_abort is not None and type(late_abort) is not str:
+        raise _bad_state("late_abort must be a string")
+    d.late_abort = late_abort
+    state = _STATES[name].__new__(_STATES[name])
+    ClientState.__init__(state, d)
+    for key, value in extras.items():
+        if not isinstance(value, (bool, int, str, bytes)):
+            raise _bad_state(f"state attribute {key} has type {type(value).__name__}")
+        setattr(state, key, value)
+    return state

@@ -32,6 +32,7 @@ from secagg.errors import (
     ensure,
 )
 from secagg.graph import Graph
+from secagg.identity import session_index
 from secagg.rounds import Round, check_transition
 
 __all__ = ["Server", "DropReason", "AggregationResult"]
@@ -89,6 +90,7 @@ class _ServerData:
     def neighbours_in(self, client: int, group: Iterable[int]) -> list[int]:
         """The neighbours of ``client`` that are in ``group`` (sorted)."""
         members = group if isinstance(group, (set, dict, frozenset)) else set(group)
+        assert self.graph is not None  # built when round 0 closes
         return [v for v in self.graph.neighbours(client) if v in members]
 
     def check_session(self, session_id: bytes) -> None:
@@ -176,7 +178,7 @@ class CollectShares(ServerState):
                     inbox[v][1].append(ciphertext)
         d.total = np.zeros(d.config.encoded_length, dtype=storage_dtype(d.config.bits))
         d.forwarded = {v: tuple(senders) for v, (senders, _) in inbox.items()}
-        out = {
+        out: dict[int, msg.Message] = {
             v: msg.EncryptedShares(d.session_id, tuple(senders), tuple(cts))
             for v, (senders, cts) in inbox.items()
         }
@@ -202,6 +204,7 @@ class CollectMaskedInputs(ServerState):
             return super().receive(sender, message)
         d.check_session(message.session_id)
         partners = set(d.forwarded[sender])
+        assert d.graph is not None  # built when round 0 closes
         excluded = [v for v in d.graph.neighbours(sender) if v not in partners]
         if message.excluded != msg.encode_ids(excluded):
             raise _Drop(DropReason.PROTOCOL_VIOLATION, "masked with other partners than it was sent")
@@ -263,7 +266,7 @@ class CollectUnmasking(ServerState):
         self._dropped = set(data.sharers) - self._survivors
 
     def expected(self) -> set[int]:
-        return self._asked - set(self.data.responses)
+        return set(self._asked) - set(self.data.responses)
 
     def receive(self, sender: int, message: msg.Message) -> None:
         d = self.data
@@ -289,6 +292,7 @@ class CollectUnmasking(ServerState):
                 seed_shares[v][u + 1] = share
             for v, share in zip(response.key_owners, response.key_shares, strict=True):
                 key_shares[v][u + 1] = share
+        assert d.total is not None  # made when round 1 closes
         reconstruct = _Reconstruction(cfg.threshold)
         keys: list[bytes] = []
         signs: list[int] = []
@@ -394,6 +398,7 @@ def _unmask_requests(
     """Each asked client's request: the sets, signatures within 3 hops, partner attestations."""
     dropped = msg.encode_ids(sorted(set(d.sharers) - d.counted))
     out: dict[int, msg.Message] = {}
+    assert d.graph is not None  # built when round 0 closes
     for u in asked:
         signers = tuple(v for v in d.graph.ball(u, 3) if v in signatures) if signatures else ()
         attested = tuple(v for v in d.forwarded[u] if v in d.counted)
@@ -424,6 +429,8 @@ class Server:
         threads = threads if threads is not None else (os.cpu_count() or 1)
         ensure(type(threads) is int and threads >= 1, "threads must be a positive int")
         self._state: ServerState = CollectAdvertisements(_ServerData(config, config.digest(), threads))
+        #: client -> digests of the messages accepted from it (to ignore redeliveries).
+        self._accepted: dict[int, set[bytes]] = {}
 
     @property
     def state_name(self) -> str:
@@ -448,10 +455,20 @@ class Server:
         return self._state.reason if isinstance(self._state, Aborted) else None
 
     def receive(self, sender: int, data: bytes) -> None:
-        """Take one message from client ``sender`` (as authenticated by the transport)."""
+        """Take one message from client ``sender`` (as authenticated by the transport).
+
+        A byte-identical copy of a message already accepted from ``sender`` (in
+        this round or an earlier one) is ignored, so an at-least-once transport
+        may deliver twice; a *different* second message for a round drops the
+        sender (``DropReason.UNEXPECTED``). Messages from a dropped client are
+        ignored. After the session completed or aborted only such duplicates are
+        accepted; anything else raises ``LocalProtocolError``.
+        """
         cfg = self._state.data.config
-        ensure(type(sender) is int and 0 <= sender < cfg.num_clients,
-               f"sender must be a client id in [0, {cfg.num_clients}), got {sender!r}")
+        sender = session_index(sender, cfg.num_clients, "sender")
+        digest = wire.message_digest(data)
+        if digest is not None and digest in self._accepted.get(sender, ()):
+            return  # a redelivery of what was already processed: idempotent
         if isinstance(self._state, (Completed, Aborted)):
             raise LocalProtocolError(f"the server is {self.state_name}: it receives nothing more")
         if sender in self._state.data.dropped:
@@ -467,12 +484,19 @@ class Server:
             self.drop(sender, drop.reason, str(drop))
         except RemoteProtocolError as exc:
             self.drop(sender, DropReason.MALFORMED, str(exc))
+        else:
+            if digest is not None:
+                self._accepted.setdefault(sender, set()).add(digest)
 
     def drop(self, client: int, reason: DropReason = DropReason.TIMEOUT, detail: str = "") -> None:
-        """Stop listening to ``client`` (the caller's transport saw it vanish)."""
-        n = self._state.data.config.num_clients
-        ensure(type(client) is int and 0 <= client < n,
-               f"client must be a client id in [0, {n}), got {client!r}")
+        """Stop listening to ``client``: the caller's transport saw it vanish.
+
+        Optional: ``close_round`` drops every client that has not answered. Call it
+        when the transport knows earlier (connection closed, worker killed), so that
+        ``waiting_for`` empties and the round can close before its deadline. A
+        dropped client's later messages are ignored; the first reason is kept.
+        """
+        client = session_index(client, self._state.data.config.num_clients, "client")
         ensure(isinstance(reason, DropReason), f"reason must be a DropReason, got {reason!r}",
                raising=SecAggTypeError)
         self._state.data.dropped.setdefault(client, (reason, detail))
@@ -486,8 +510,8 @@ class Server:
             state, out = self._state.close()
         except AbortedError as exc:
             state, out = Aborted(data, str(exc)), {}
-            live = set(range(data.config.num_clients)) - set(data.dropped)
-            out = dict.fromkeys(live, msg.Abort(str(exc)[:1000]))
+            alive = set(range(data.config.num_clients)) - set(data.dropped)
+            out = dict.fromkeys(alive, msg.Abort(str(exc)[:1000]))
         check_transition(self._state.round, state.round)
         self._state = state
         live = {c: m for c, m in out.items() if c not in data.dropped}
@@ -506,4 +530,5 @@ class Server:
             raise AbortedError(self._state.reason)
         if not isinstance(self._state, Completed):
             raise LocalProtocolError(f"no result yet: the server is in state {self.state_name}")
+        assert self._state.data.result is not None  # set on entering Completed
         return self._state.data.result

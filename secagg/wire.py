@@ -10,13 +10,14 @@ of a type the caller did not expect raises ``UnexpectedMessageError``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import msgpack
 
 from secagg import messages as m
 from secagg.errors import MalformedMessageError, UnexpectedMessageError
 
-__all__ = ["VERSION", "MAGIC", "encode", "decode"]
+__all__ = ["VERSION", "MAGIC", "encode", "decode", "message_digest"]
 
 MAGIC = "secagg"
 VERSION = 2  # 2: MaskedInput carries the signed partner set; UnmaskRequest its attestations
@@ -34,7 +35,7 @@ _TAGS: dict[type[m.Message], int] = {
     m.Abort: 10,
 }
 _TYPES = {tag: cls for cls, tag in _TAGS.items()}
-_NFIELDS = {cls: len(dataclasses.fields(cls)) for cls in _TAGS}
+_NFIELDS = {cls: len(dataclasses.fields(cls)) for cls in _TAGS}  # type: ignore[arg-type]
 
 
 def encode(message: m.Message) -> bytes:
@@ -42,8 +43,9 @@ def encode(message: m.Message) -> bytes:
     cls = type(message)
     if cls not in _TAGS:
         raise TypeError(f"not a secagg message: {cls.__name__}")
-    fields = [getattr(message, f.name) for f in dataclasses.fields(message)]
-    return msgpack.packb([MAGIC, VERSION, _TAGS[cls], *fields], use_bin_type=True)
+    fields = [getattr(message, f.name) for f in dataclasses.fields(message)]  # type: ignore[arg-type]
+    packed: bytes = msgpack.packb([MAGIC, VERSION, _TAGS[cls], *fields], use_bin_type=True)
+    return packed
 
 
 def decode(data: bytes, *expected: type[m.Message]) -> m.Message:
@@ -71,3 +73,10 @@ def decode(data: bytes, *expected: type[m.Message]) -> m.Message:
         names = " or ".join(e.__name__ for e in expected)
         raise UnexpectedMessageError(f"expected {names}, got {cls.__name__}")
     return message
+
+
+def message_digest(data: object) -> bytes | None:
+    """A 32-byte BLAKE2b name of received bytes, to recognise a redelivery; None if not bytes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return None
+    return hashlib.blake2b(data, digest_size=32, person=b"secagg.delivery").digest()
