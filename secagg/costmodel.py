@@ -106,15 +106,38 @@ class UnitCosts:
 # Measured with `secagg bench calibrate` on the project's machine (Xeon, AVX-512, VAES);
 # see docs/benchmarks.md. Used when no calibration of this machine is cached.
 DEFAULT_UNIT_COSTS = UnitCosts(
-    keystream_gbps={"chacha20": 6.0, "aes256ctr": 15.0},
-    kx_keygen_s=45e-6, kx_agree_s=50e-6, sign_s=25e-6, verify_s=60e-6, kdf_s=2.5e-6,
-    aead_encrypt_s=4e-6, aead_decrypt_s=4e-6,
-    shamir_split_s=40e-6, shamir_split_product_s=4e-9, lagrange_s=5e-9, reconstruct_share_s=0.6e-6,
-    encode_element_s=5e-9, pack_element_s={"byte": 0.6e-9, "odd": 1.0e-9},
-    unpack_add_element_s={"byte": 1.5e-9, "odd": 2.0e-9}, decode_element_s=4e-9,
-    client_overhead={s: (0.0, 0.0, 0.0) for s in STAGES},
-    server_overhead={s: (0.0, 0.0) for s in STAGES},
-    machine="defaults", measured="",
+    keystream_gbps={"chacha20": 6.17, "aes256ctr": 26.7},
+    kx_keygen_s=1.55e-05,
+    kx_agree_s=3.31e-05,
+    sign_s=3.31e-05,
+    verify_s=4.6e-05,
+    kdf_s=7.23e-06,
+    aead_encrypt_s=5.53e-06,
+    aead_decrypt_s=4.9e-06,
+    shamir_split_s=1.67e-05,
+    shamir_split_product_s=1.17e-08,
+    lagrange_s=4.51e-09,
+    reconstruct_share_s=5.52e-07,
+    encode_element_s=3.88e-09,
+    pack_element_s={"byte": 1.49e-10, "odd": 6.01e-10},
+    unpack_add_element_s={"byte": 1.57e-10, "odd": 1.08e-09},
+    decode_element_s=4.5e-09,
+    client_overhead={
+        "advertise": (1.34e-05, 0.0, 1.03e-08),
+        "share": (0.000388, 2.73e-05, 1.38e-06),
+        "masked": (0.0005, 7.47e-06, 0.0),
+        "consistency": (3.12e-05, 1.34e-08, 2.55e-08),
+        "unmask": (0.000231, 4.91e-06, 0.0),
+    },
+    server_overhead={
+        "advertise": (9.17e-06, 0.0),
+        "share": (4.04e-05, 8.26e-07),
+        "masked": (7.61e-05, 0.0),
+        "consistency": (4.73e-05, 6.09e-08),
+        "unmask": (0.000111, 7.77e-07),
+    },
+    memory=(26900.0, 15.4, 296.0, 6510.0),
+    machine="project reference machine (x86_64, AVX-512, VAES)", measured="2026-12-01T22:49:58Z",
 )
 
 
@@ -126,6 +149,8 @@ def cache_path() -> Path:
 
 def load_unit_costs(path: str | os.PathLike[str] | None = None) -> tuple[UnitCosts, str]:
     """The cached calibration (or ``DEFAULT_UNIT_COSTS``) and where it came from."""
+    if path is not None and not Path(path).exists():
+        raise SecAggValueError(f"no unit costs at {path} (write them with `secagg bench calibrate --output`)")
     path = Path(path) if path is not None else cache_path()
     if not path.exists():
         return DEFAULT_UNIT_COSTS, "shipped defaults (run `secagg bench calibrate` for this machine)"
@@ -200,8 +225,8 @@ class Workload:
         return self.sharers - self.counted
 
     def neighbours(self, group: int) -> float:
-        """Expected neighbours of a client among ``group`` other clients of the n."""
-        return self.k * group / self.n
+        """Expected neighbours of a client of ``group`` (itself included) inside that group."""
+        return self.k * max(group - 1, 0) / (self.n - 1)
 
     @property
     def element_bytes(self) -> int:
@@ -219,6 +244,12 @@ def workload(n: int, m: int, k: int, t: int, *, bits: int = 32, graph: str = "ha
 
 def _width(bits: int) -> str:
     return "byte" if bits in (8, 16, 32, 64) else "odd"
+
+
+def _bin(length: float) -> float:
+    """Bytes a msgpack ``bin`` of ``length`` bytes adds over an empty one (header growth included)."""
+    header = 2 if length < 256 else 3 if length < 65536 else 5
+    return length + header - 2
 
 
 def message_bytes(w: Workload) -> dict[str, float]:
@@ -246,22 +277,23 @@ def message_bytes(w: Workload) -> dict[str, float]:
 
     ids = lambda j: tuple(big - i for i in range(j))[::-1]  # noqa: E731 (sorted large ids)
     advert = len(wire.encode(msg.AdvertiseKeys(big, digest, key, bytes(31) + b"\1", sig)))
-    k_adv, k_share = w.neighbours(w.advertisers - 1) + (1 if w.stage != "advertise" else 0), \
-        w.neighbours(w.sharers)
-    k_share = min(k_share, w.k)
-    k_adv = min(k_adv, w.k)
+    k_adv, k_share = w.neighbours(w.advertisers), w.neighbours(w.sharers)
     share_keys = items(lambda j: msg.ShareKeys(big, sid, ids(j), (ct,) * j), k_adv)
     masked = len(wire.encode(msg.MaskedInput(big, sid, bytes(packing.packed_size(w.m + 1, w.bits)))))
     signature = len(wire.encode(msg.ConsistencySignature(big, sid, sig))) if w.consistency_check else 0
-    response = items(lambda j: msg.UnmaskResponse(big, sid, ids(j), (bytes(SHARE_BYTES),) * j, (), ()),
-                     k_share)
-    directory = len(wire.encode(msg.KeyDirectory(digest, b""))) + w.advertisers * msg.KEY_RECORD_BYTES + 4
+    # Seed shares of the counted neighbours, key shares of the dropped ones: two lists.
+    seeds = min(w.neighbours(w.counted), k_share)
+    share = (bytes(SHARE_BYTES),)
+    response = (items(lambda j: msg.UnmaskResponse(big, sid, ids(j), share * j, (), ()), seeds)
+                + items(lambda j: msg.UnmaskResponse(big, sid, (), (), ids(j), share * j), k_share - seeds)
+                - len(wire.encode(msg.UnmaskResponse(big, sid, (), (), (), ()))))
+    directory = len(wire.encode(msg.KeyDirectory(digest, b""))) + _bin(w.advertisers * msg.KEY_RECORD_BYTES)
     shares_in = items(lambda j: msg.EncryptedShares(sid, ids(j), (ct,) * j), k_share)
-    idset = 4 * w.counted
-    request = len(wire.encode(msg.ConsistencyRequest(sid, b""))) + idset + 4 if w.consistency_check else 0
-    n_signers = min(w.neighbours(w.signers), w.k) if w.consistency_check else 0
+    idset = _bin(4 * w.counted)
+    request = len(wire.encode(msg.ConsistencyRequest(sid, b""))) + idset if w.consistency_check else 0
+    n_signers = w.neighbours(w.signers) if w.consistency_check else 0
     unmask_req = items(lambda j: msg.UnmaskRequest(sid, b"", b"", ids(j), (sig,) * j), n_signers) \
-        + idset + 4 * w.unmasked_dropped + 8
+        + idset + _bin(4 * w.unmasked_dropped)
     return {
         "upload": advert + share_keys + masked + signature + response,
         "download": directory + shares_in + request + unmask_req,
@@ -312,9 +344,9 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     rate = u.keystream_gbps.get(w.cipher)
     ensure(rate is not None and rate > 0, f"no keystream rate for cipher {w.cipher!r}")
     mask_s = w.element_bytes * (w.m + 1) / (rate * 1e9)  # one mask over the vector
-    k_adv = min(w.neighbours(w.advertisers), w.k)
-    k_share = min(w.neighbours(w.sharers), w.k)
-    k_sign = min(w.neighbours(w.signers), w.k) if w.consistency_check else 0.0
+    k_adv = w.neighbours(w.advertisers)
+    k_share = w.neighbours(w.sharers)
+    k_sign = w.neighbours(w.signers) if w.consistency_check else 0.0
     split = u.shamir_split_s + u.shamir_split_product_s * k_adv * w.t
     client = {
         "advertise": 2 * u.kx_keygen_s + u.sign_s,
@@ -325,7 +357,7 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
         "unmask": k_sign * u.verify_s,
     }
     counted, dropped = w.counted, w.unmasked_dropped
-    partners = min(w.neighbours(counted), w.k)
+    partners = w.k * counted / (w.n - 1)  # a dropped client's neighbours that were counted
     # Lagrange coefficients are computed once per distinct set of t holders: about t + 1
     # sets on the complete graph (the first t responders, skipping the owner), one per
     # secret on a Harary graph (each client's holders are its own neighbours).
