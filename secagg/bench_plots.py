@@ -44,11 +44,19 @@ def _series(records: Iterable[Record], key: Callable[[Record], tuple], y: str) -
 
 
 def _plot(ax, series: dict[tuple, list], label: Callable[[tuple], str]) -> None:
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ticks: set[int] = set()
     for group, pairs in series.items():
         xs, ys = zip(*pairs, strict=True)
         ax.plot(xs, ys, marker="o", label=label(group))
+        ticks.update(xs)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if ticks:  # label the measured n, not powers of ten
+        ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("number of clients n")
     ax.grid(True, which="both", alpha=0.3)
     if series:

@@ -74,10 +74,14 @@ class UnitCosts:
     lagrange_s: float  #: Reconstructor(xs) per t^2
     reconstruct_share_s: float  #: reconstruction per share, coefficients known
     encode_element_s: float  #: float -> fixed point, per element
-    pack_element_s: Mapping[str, float]  #: per element, by "byte" (b = 8/16/32/64) or "odd" width
-    unpack_add_element_s: Mapping[str, float]  #: server: unpack and add into the sum, per element
+    #: Client: pack and frame the masked input, per element, by "byte" (b = 8/16/32/64) or "odd" width
+    pack_element_s: Mapping[str, float]
+    #: Server: parse the message, unpack and add into the sum, per element
+    unpack_add_element_s: Mapping[str, float]
     decode_element_s: float
     threads_efficiency: float = 0.875  #: speed-up per extra server thread, as a fraction of ideal
+    lagrange_fixed_s: float = 0.0  #: Reconstructor(xs), besides the per-t^2 term
+    reconstruct_fixed_s: float = 0.0  #: one reconstruction, besides the per-share term
     client_overhead: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
     server_overhead: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     memory: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
@@ -94,7 +98,8 @@ class UnitCosts:
         ensure(isinstance(data, Mapping) and data.get("format") == _FORMAT,
                f"unit costs must be a format-{_FORMAT} object")
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data) - {"threads_efficiency", "machine", "measured"}
+        optional = {"threads_efficiency", "lagrange_fixed_s", "reconstruct_fixed_s", "machine", "measured"}
+        missing = names - set(data) - optional
         ensure(not missing, f"unit costs lack {sorted(missing)}")
         kwargs = {k: v for k, v in data.items() if k in names}
         for key in ("client_overhead", "server_overhead"):
@@ -369,7 +374,8 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
         "share": 0.0,
         "masked": counted * w.m * u.unpack_add_element_s[_width(w.bits)],
         "consistency": 0.0,
-        "unmask": (lagrange_sets * u.lagrange_s * w.t ** 2 + secrets * w.t * u.reconstruct_share_s
+        "unmask": (lagrange_sets * (u.lagrange_fixed_s + u.lagrange_s * w.t ** 2)
+                   + secrets * (u.reconstruct_fixed_s + w.t * u.reconstruct_share_s)
                    + counted * u.kdf_s
                    + dropped * (u.kx_keygen_s + partners * (u.kx_agree_s + u.kdf_s))
                    + (counted + dropped * partners) * mask_s / speedup
@@ -425,7 +431,8 @@ def _best(fn: Callable[[], object], count: int, repeats: int = 5) -> float:
 def _measure_primitives(log: Callable[[str], None]) -> dict[str, object]:
     import numpy as np
 
-    from secagg import crypto, derivation, fixedpoint, packing, prg, shamir
+    from secagg import crypto, derivation, fixedpoint, packing, prg, shamir, wire
+    from secagg import messages as msg
     from secagg.config import SecAggConfig
 
     out: dict[str, object] = {}
@@ -461,24 +468,32 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, object]:
     out["shamir_split_s"] = small
     l_small = _best(lambda: shamir.Reconstructor(list(range(1, 21))), 50)
     l_large = _best(lambda: shamir.Reconstructor(list(range(1, 401))), 3)
-    out["lagrange_s"] = max(l_large - l_small, 0.0) / (400 ** 2 - 20 ** 2)
+    out["lagrange_s"] = slope = max(l_large - l_small, 0.0) / (400 ** 2 - 20 ** 2)
+    out["lagrange_fixed_s"] = max(l_small - slope * 20 ** 2, 0.0)
     shares = shamir.split(secret, xs, 400)
-    rec = shamir.Reconstructor(xs)
-    out["reconstruct_share_s"] = _best(lambda: rec.reconstruct(shares), 20) / 400
+    rec, rec4 = shamir.Reconstructor(xs), shamir.Reconstructor(xs[:4])
+    r_large = _best(lambda: rec.reconstruct(shares), 20)
+    shares4 = shamir.split(secret, xs[:4], 4)
+    r_small = _best(lambda: rec4.reconstruct(shares4), 200)
+    out["reconstruct_share_s"] = per_share = max(r_large - r_small, 0.0) / 396
+    out["reconstruct_fixed_s"] = max(r_small - 4 * per_share, 0.0)
     log("encode, pack, unpack, decode")
     m = 1 << 20
     cfg = SecAggConfig.plan(100, m, clip=1.0, graph="complete")
     x = np.random.default_rng(0).uniform(-1, 1, m).astype(np.float32)
     out["encode_element_s"] = _best(lambda: derivation.encode_input(cfg, x, 1.0), 3) / m
     pack, unpack_add = {}, {}
+    sid = bytes(32)
     for width, bits in (("byte", 32), ("odd", 20)):
+        # As the protocol does: pack and frame the masked input; parse it, unpack, add.
         v = np.random.default_rng(1).integers(0, 1 << bits, m + 1, dtype=np.uint64).astype(np.uint32)
-        data = packing.pack(v, bits)
+        wire_bytes = wire.encode(msg.MaskedInput(1, sid, packing.pack(v, bits)))
         total = np.zeros(m + 1, dtype=np.uint32)
-        pack[width] = _best(lambda v=v, bits=bits: packing.pack(v, bits), 5) / m
+        pack[width] = _best(
+            lambda v=v, bits=bits: wire.encode(msg.MaskedInput(1, sid, packing.pack(v, bits))), 5) / m
 
-        def add(data=data, bits=bits, total=total) -> None:
-            total.__iadd__(packing.unpack(data, m + 1, bits))
+        def add(wire_bytes=wire_bytes, bits=bits, total=total) -> None:
+            total.__iadd__(packing.unpack(wire.decode(wire_bytes).masked, m + 1, bits))
             if bits != 32:
                 total.__iand__(np.uint32((1 << bits) - 1))
 

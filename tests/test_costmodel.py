@@ -21,7 +21,7 @@ UNITS = dataclasses.replace(
     aead_encrypt_s=11.0, aead_decrypt_s=13.0, shamir_split_s=17.0, shamir_split_product_s=0.5,
     lagrange_s=0.25, reconstruct_share_s=0.125, encode_element_s=1e-3,
     pack_element_s={"byte": 2e-3, "odd": 4e-3}, unpack_add_element_s={"byte": 3e-3, "odd": 5e-3},
-    decode_element_s=1e-4, threads_efficiency=0.5,
+    decode_element_s=1e-4, threads_efficiency=0.5, lagrange_fixed_s=1.5, reconstruct_fixed_s=0.75,
     client_overhead={s: (0.0, 0.0, 0.0) for s in cm.STAGES},
     server_overhead={s: (0.0, 0.0) for s in cm.STAGES},
     memory=(100.0, 8.0, 2.0, 10.0),
@@ -73,7 +73,7 @@ class TestFormulas:
         counted, dropped = 9, 2
         partners = k * counted / (n - 1)
         mask = 4 * (m + 1) / 1e9 / (1 + 2 * 0.5)
-        expected = ((t + 1) * 0.25 * t * t + (counted + dropped) * t * 0.125 + counted * 7.0
+        expected = ((t + 1) * (1.5 + 0.25 * t * t) + (counted + dropped) * (0.75 + t * 0.125) + counted * 7.0
                     + dropped * (1.0 + partners * (2.0 + 7.0)) + (counted + dropped * partners) * mask
                     + m * 1e-4)
         assert p.server_stage_s["unmask"] == pytest.approx(expected)
@@ -82,7 +82,7 @@ class TestFormulas:
     def test_harary_graph_computes_lagrange_per_secret(self) -> None:
         complete = cm.predict(cm.workload(100, 10, 20, 12, graph="complete"), UNITS)
         harary = cm.predict(cm.workload(100, 10, 20, 12, graph="harary"), UNITS)
-        extra = (100 - 13) * 0.25 * 12 ** 2
+        extra = (100 - 13) * (1.5 + 0.25 * 12 ** 2)
         assert harary.server_stage_s["unmask"] - complete.server_stage_s["unmask"] == pytest.approx(extra)
 
     def test_odd_bits_and_aes_change_the_right_terms(self) -> None:
