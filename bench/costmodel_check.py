@@ -41,7 +41,7 @@ def main(paths: list[str]) -> int:
                 continue
             w = cm.workload(r["clients"], r["length"], r["k"], r["t"], bits=r["bits"], graph=r["graph_used"],
                             dropout=r["dropout"], stage=r["dropout_stage"], cipher=r["cipher"],
-                            threads=r["server_threads"])
+                            threads=r["server_threads"], simulated=True)
             p = cm.predict(w, costs)
             row = [
                 _cell(r["client_total_s_median"], p.client_s, 1),

@@ -92,7 +92,7 @@ def _predictor(memory: bool):
             return 0.0  # refused at once
         w = costmodel.workload(point.clients, point.length, config.degree, config.threshold,
                                bits=config.bits, graph=config.graph, dropout=point.dropout,
-                               stage=point.dropout_stage, cipher=point.cipher)
+                               stage=point.dropout_stage, cipher=point.cipher, simulated=True)
         wall = costmodel.predict(w, costs).wall_s(point.clients)
         return wall * (1 + _TRACEMALLOC_SLOWDOWN) if memory else wall
 

@@ -56,7 +56,8 @@ class UnitCosts:
     """Seconds per operation (and bytes per second for keystream) on one core.
 
     ``client_overhead[stage]`` is (seconds per session, per neighbour, per client in
-    the cohort) of the client's Python work not covered by the primitives;
+    the cohort, per squared neighbour count on a Harary graph) of the client's Python
+    work not covered by the primitives;
     ``server_overhead[stage]`` is (seconds per client, per client-neighbour pair);
     ``memory`` is (bytes, per vector element, per client-neighbour pair, per client).
     """
@@ -80,9 +81,10 @@ class UnitCosts:
     unpack_add_element_s: Mapping[str, float]
     decode_element_s: float
     threads_efficiency: float = 0.875  #: speed-up per extra server thread, as a fraction of ideal
+    stretch_s: float = 0.0  #: one Argon2id stretch of the SecAgg+ graph seed
     lagrange_fixed_s: float = 0.0  #: Reconstructor(xs), besides the per-t^2 term
     reconstruct_fixed_s: float = 0.0  #: one reconstruction, besides the per-share term
-    client_overhead: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
+    client_overhead: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     server_overhead: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     memory: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     machine: str = ""
@@ -98,7 +100,8 @@ class UnitCosts:
         ensure(isinstance(data, Mapping) and data.get("format") == _FORMAT,
                f"unit costs must be a format-{_FORMAT} object")
         names = {f.name for f in dataclasses.fields(cls)}
-        optional = {"threads_efficiency", "lagrange_fixed_s", "reconstruct_fixed_s", "machine", "measured"}
+        optional = {"threads_efficiency", "stretch_s", "lagrange_fixed_s", "reconstruct_fixed_s",
+                    "machine", "measured"}
         missing = names - set(data) - optional
         ensure(not missing, f"unit costs lack {sorted(missing)}")
         kwargs = {k: v for k, v in data.items() if k in names}
@@ -193,10 +196,15 @@ class Workload:
     cipher: str
     consistency_check: bool = True
     threads: int = 1
+    #: In a simulation the key-directory signatures and the graph's Argon2id stretch are
+    #: verified once per process (cached); in a deployment every client pays them.
+    simulated: bool = False
 
     @property
     def vanished(self) -> int:
-        return int(round(self.dropout * self.n))
+        from secagg.planner import planned_dropouts
+
+        return planned_dropouts(self.n, self.dropout)
 
     def _alive_at(self, stage: str) -> int:
         """Clients still sending at ``stage``."""
@@ -233,6 +241,11 @@ class Workload:
         """Expected neighbours of a client of ``group`` (itself included) inside that group."""
         return self.k * max(group - 1, 0) / (self.n - 1)
 
+    def within_three_hops(self, group: int) -> float:
+        """Expected members of ``group`` within three hops of a client (itself included)."""
+        reach = self.n if self.graph == "complete" else min(3 * self.k + 1, self.n)
+        return reach * group / self.n
+
     @property
     def element_bytes(self) -> int:
         return 4 if self.bits <= 32 else 8
@@ -240,11 +253,11 @@ class Workload:
 
 def workload(n: int, m: int, k: int, t: int, *, bits: int = 32, graph: str = "harary",
              dropout: float = 0.0, stage: str = "masked", cipher: str = "chacha20",
-             consistency_check: bool = True, threads: int = 1) -> Workload:
+             consistency_check: bool = True, threads: int = 1, simulated: bool = False) -> Workload:
     ensure(stage in STAGES, f"stage must be one of {STAGES}, got {stage!r}")
     ensure(0 <= dropout < 1, f"dropout must be in [0, 1), got {dropout}")
     ensure(1 <= t <= k < n, f"need 1 <= t <= k < n, got t={t}, k={k}, n={n}")
-    return Workload(n, m, k, t, bits, graph, dropout, stage, cipher, consistency_check, threads)
+    return Workload(n, m, k, t, bits, graph, dropout, stage, cipher, consistency_check, threads, simulated)
 
 
 def _width(bits: int) -> str:
@@ -284,7 +297,9 @@ def message_bytes(w: Workload) -> dict[str, float]:
     advert = len(wire.encode(msg.AdvertiseKeys(big, digest, key, bytes(31) + b"\1", sig)))
     k_adv, k_share = w.neighbours(w.advertisers), w.neighbours(w.sharers)
     share_keys = items(lambda j: msg.ShareKeys(big, sid, ids(j), (ct,) * j), k_adv)
-    masked = len(wire.encode(msg.MaskedInput(big, sid, bytes(packing.packed_size(w.m + 1, w.bits)))))
+    missing = w.k - k_share  # neighbours whose shares never came: named in the masked input
+    masked = len(wire.encode(msg.MaskedInput(big, sid, bytes(packing.packed_size(w.m + 1, w.bits)), b"",
+                                             sig))) + _bin(4 * missing)
     signature = len(wire.encode(msg.ConsistencySignature(big, sid, sig))) if w.consistency_check else 0
     # Seed shares of the counted neighbours, key shares of the dropped ones: two lists.
     seeds = min(w.neighbours(w.counted), k_share)
@@ -296,9 +311,14 @@ def message_bytes(w: Workload) -> dict[str, float]:
     shares_in = items(lambda j: msg.EncryptedShares(sid, ids(j), (ct,) * j), k_share)
     idset = _bin(4 * w.counted)
     request = len(wire.encode(msg.ConsistencyRequest(sid, b""))) + idset if w.consistency_check else 0
-    n_signers = w.neighbours(w.signers) if w.consistency_check else 0
-    unmask_req = items(lambda j: msg.UnmaskRequest(sid, b"", b"", ids(j), (sig,) * j), n_signers) \
-        + idset + _bin(4 * w.unmasked_dropped)
+    n_signers = w.within_three_hops(w.signers) if w.consistency_check else 0
+    attested = w.neighbours(w.counted)  # counted partners: their partner sets travel with the request
+    empty = len(wire.encode(msg.UnmaskRequest(sid, b"", b"", (), (), (), (), ())))
+    exclusion = (msg.encode_ids(range(round(missing))),)
+    signed = items(lambda j: msg.UnmaskRequest(sid, b"", b"", ids(j), (sig,) * j, (), (), ()), n_signers)
+    partner_sets = items(
+        lambda j: msg.UnmaskRequest(sid, b"", b"", (), (), ids(j), exclusion * j, (sig,) * j), attested)
+    unmask_req = signed + partner_sets - empty + idset + _bin(4 * w.unmasked_dropped)
     return {
         "upload": advert + share_keys + masked + signature + response,
         "download": directory + shares_in + request + unmask_req,
@@ -351,15 +371,20 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     mask_s = w.element_bytes * (w.m + 1) / (rate * 1e9)  # one mask over the vector
     k_adv = w.neighbours(w.advertisers)
     k_share = w.neighbours(w.sharers)
-    k_sign = w.neighbours(w.signers) if w.consistency_check else 0.0
     split = u.shamir_split_s + u.shamir_split_product_s * k_adv * w.t
+    stretch = u.stretch_s if w.graph == "harary" else 0.0
+    # Every directory record is verified (and the graph seed stretched) by every client,
+    # except in a simulation, where one process pays them once.
+    directory = 0.0 if w.simulated else w.advertisers * u.verify_s + stretch
+    signers = w.within_three_hops(w.signers) if w.consistency_check else 0.0
     client = {
         "advertise": 2 * u.kx_keygen_s + u.sign_s,
-        "share": k_adv * (u.verify_s + u.kx_agree_s + u.kdf_s + u.aead_encrypt_s) + 2 * split,
-        "masked": (w.m * u.encode_element_s + k_share * (u.aead_decrypt_s + u.kx_agree_s + u.kdf_s)
-                   + (k_share + 1) * mask_s + w.m * u.pack_element_s[_width(w.bits)]),
+        "share": directory + k_adv * (2 * u.kx_agree_s + 2 * u.kdf_s + u.aead_encrypt_s) + 2 * split,
+        "masked": (w.m * u.encode_element_s + k_share * u.aead_decrypt_s + (k_share + 1) * mask_s
+                   + w.m * u.pack_element_s[_width(w.bits)] + u.sign_s),
         "consistency": u.sign_s if w.consistency_check else 0.0,
-        "unmask": k_sign * u.verify_s,
+        # Consistency signatures within three hops, and each counted partner's partner set.
+        "unmask": (signers + w.neighbours(w.counted)) * u.verify_s,
     }
     counted, dropped = w.counted, w.unmasked_dropped
     partners = w.k * counted / (w.n - 1)  # a dropped client's neighbours that were counted
@@ -370,7 +395,7 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     lagrange_sets = min(w.t + 1, secrets) if w.graph == "complete" else secrets
     speedup = 1 + (max(w.threads, 1) - 1) * u.threads_efficiency
     server = {
-        "advertise": 0.0,
+        "advertise": stretch,
         "share": 0.0,
         "masked": counted * w.m * u.unpack_add_element_s[_width(w.bits)],
         "consistency": 0.0,
@@ -386,9 +411,11 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
 
 def _overhead_features(w: Workload) -> tuple[dict[str, tuple[float, float, float]],
                                               dict[str, tuple[float, float]]]:
-    """Feature values the fitted overheads multiply: client (1, k, n), server (clients, pairs)."""
+    """Feature values the fitted overheads multiply: client (1, k, n, k^2 on a Harary graph),
+    server (clients, client-neighbour pairs)."""
     k = float(w.k)
-    client = {s: (1.0, k, float(w.n)) for s in STAGES}
+    k2 = k * k if w.graph == "harary" else 0.0  # unmasking rules walk neighbours of neighbours
+    client = {s: (1.0, k, float(w.n), k2) for s in STAGES}
     alive = {"advertise": w.advertisers, "share": w.sharers, "masked": w.counted,
              "consistency": w.signers, "unmask": w.responders}
     server = {s: (float(alive[s]), float(alive[s]) * k) for s in STAGES}
@@ -400,8 +427,8 @@ def predict(w: Workload, u: UnitCosts) -> Prediction:
     client, server = _primitive_costs(w, u)
     cf, sf = _overhead_features(w)
     for s in STAGES:
-        client[s] += sum(a * x for a, x in zip(u.client_overhead.get(s, (0, 0, 0)), cf[s], strict=True))
-        server[s] += sum(a * x for a, x in zip(u.server_overhead.get(s, (0, 0)), sf[s], strict=True))
+        client[s] += sum(a * x for a, x in zip(u.client_overhead.get(s, ()), cf[s], strict=False))
+        server[s] += sum(a * x for a, x in zip(u.server_overhead.get(s, ()), sf[s], strict=False))
     sizes = message_bytes(w)
     c0, c_elem, c_pair, c_client = u.memory
     memory = c0 + c_elem * (w.m + 1) + c_pair * w.n * w.k + c_client * w.n
@@ -459,6 +486,7 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, object]:
     ct = crypto.aead_encrypt(a.secret, plain, ad)
     out["aead_encrypt_s"] = _best(lambda: crypto.aead_encrypt(a.secret, plain, ad), 1000)
     out["aead_decrypt_s"] = _best(lambda: crypto.aead_decrypt(a.secret, ct, ad), 1000)
+    out["stretch_s"] = _best(lambda: crypto.stretch(os.urandom(32)), 1)
     log("Shamir")
     secret = os.urandom(32)
     small = _best(lambda: shamir.split(secret, list(range(1, 5)), 2), 200)
@@ -487,10 +515,12 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, object]:
     for width, bits in (("byte", 32), ("odd", 20)):
         # As the protocol does: pack and frame the masked input; parse it, unpack, add.
         v = np.random.default_rng(1).integers(0, 1 << bits, m + 1, dtype=np.uint64).astype(np.uint32)
-        wire_bytes = wire.encode(msg.MaskedInput(1, sid, packing.pack(v, bits)))
+        def framed(v=v, bits=bits) -> bytes:
+            return wire.encode(msg.MaskedInput(1, sid, packing.pack(v, bits), b"", bytes(64)))
+
+        wire_bytes = framed()
         total = np.zeros(m + 1, dtype=np.uint32)
-        pack[width] = _best(
-            lambda v=v, bits=bits: wire.encode(msg.MaskedInput(1, sid, packing.pack(v, bits))), 5) / m
+        pack[width] = _best(framed, 5) / m
 
         def add(wire_bytes=wire_bytes, bits=bits, total=total) -> None:
             total.__iadd__(packing.unpack(wire.decode(wire_bytes).masked, m + 1, bits))
@@ -542,7 +572,7 @@ def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, obj
         record = run_point(SweepPoint(n, m, graph, dropout, stage), memory=True)
         ensure(record["status"] == "ok", f"calibration session failed: {record['error']}")
         w = workload(n, m, int(record["k"]), int(record["t"]), graph=str(record["graph_used"]),
-                     dropout=dropout, stage=stage)
+                     dropout=dropout, stage=stage, simulated=True)
         rows.append((w, record))
     client_overhead, server_overhead = {}, {}
     for s in STAGES:

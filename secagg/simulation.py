@@ -20,6 +20,7 @@ from secagg import crypto
 from secagg.client import Client
 from secagg.config import GRAPHS, SecAggConfig
 from secagg.errors import ProtocolError, SecAggTypeError, ensure
+from secagg.planner import planned_dropouts
 from secagg.rounds import Round
 from secagg.server import AggregationResult, Server
 
@@ -83,9 +84,9 @@ class SimulationConfig:
         )
 
     def vanishing(self, n: int) -> dict[int, str]:
-        """Which of n clients vanish (round(dropout * n) of them, drawn from ``seed``), and when."""
+        """Which of n clients vanish (``planned_dropouts(n, dropout)``, drawn from ``seed``), and when."""
         rng = np.random.default_rng(self.seed)
-        count = int(round(self.dropout * n))
+        count = planned_dropouts(n, self.dropout)
         chosen = rng.choice(n, size=count, replace=False) if count else []
         return {int(i): self.dropout_stage for i in chosen}
 

@@ -62,7 +62,7 @@ class TestRecord:
 
     def test_refused_when_the_planner_finds_no_parameters(self) -> None:
         r = run_point(SweepPoint(10, 16, "complete", 0.6, "masked"), memory=False)
-        assert r["status"] == "refused" and "survive" in r["error"]
+        assert r["status"] == "refused" and "security needs" in r["error"]
         assert tuple(r) == RECORD_KEYS
 
     def test_aborted_when_too_many_vanish_at_unmasking(self) -> None:

@@ -22,7 +22,7 @@ UNITS = dataclasses.replace(
     lagrange_s=0.25, reconstruct_share_s=0.125, encode_element_s=1e-3,
     pack_element_s={"byte": 2e-3, "odd": 4e-3}, unpack_add_element_s={"byte": 3e-3, "odd": 5e-3},
     decode_element_s=1e-4, threads_efficiency=0.5, lagrange_fixed_s=1.5, reconstruct_fixed_s=0.75,
-    client_overhead={s: (0.0, 0.0, 0.0) for s in cm.STAGES},
+    client_overhead={s: (0.0, 0.0, 0.0, 0.0) for s in cm.STAGES}, stretch_s=0.0,
     server_overhead={s: (0.0, 0.0) for s in cm.STAGES},
     memory=(100.0, 8.0, 2.0, 10.0),
 )
@@ -60,11 +60,25 @@ class TestFormulas:
         split = 17.0 + 0.5 * k * t
         mask = 4 * (m + 1) / 1e9
         assert p.client_stage_s["advertise"] == pytest.approx(2 * 1.0 + 3.0)
-        assert p.client_stage_s["share"] == pytest.approx(k * (5 + 2 + 7 + 11) + 2 * split)
+        # Every directory record verified, two agreements, two derivations and one AEAD per
+        # neighbour, two Shamir splits.
+        assert p.client_stage_s["share"] == pytest.approx(n * 5 + k * (2 * 2 + 2 * 7 + 11) + 2 * split)
         assert p.client_stage_s["masked"] == pytest.approx(
-            m * 1e-3 + k * (13 + 2 + 7) + (k + 1) * mask + m * 2e-3)
+            m * 1e-3 + k * 13 + (k + 1) * mask + m * 2e-3 + 3.0)
         assert p.client_stage_s["consistency"] == pytest.approx(3.0)
-        assert p.client_stage_s["unmask"] == pytest.approx(k * 5.0)
+        # n consistency signatures (everyone is within three hops) and k partner sets.
+        assert p.client_stage_s["unmask"] == pytest.approx((n + k) * 5.0)
+
+    def test_simulation_pays_the_directory_once_and_harary_stretches_the_seed(self) -> None:
+        units = dataclasses.replace(UNITS, stretch_s=100.0)
+        n, k, t = 101, 20, 12
+        deployed = cm.predict(cm.workload(n, 10, k, t, graph="harary"), units)
+        simulated = cm.predict(cm.workload(n, 10, k, t, graph="harary", simulated=True), units)
+        assert deployed.client_stage_s["share"] - simulated.client_stage_s["share"] == pytest.approx(
+            n * 5.0 + 100.0)
+        assert deployed.server_stage_s["advertise"] == simulated.server_stage_s["advertise"] == 100.0
+        # Signatures within three hops: 3k + 1 ring positions on the Harary graph.
+        assert deployed.client_stage_s["unmask"] == pytest.approx((3 * k + 1 + k) * 5.0)
 
     def test_server_unmasking_with_dropouts_and_threads(self) -> None:
         n, m, k, t = 11, 1000, 10, 6
@@ -94,12 +108,12 @@ class TestFormulas:
             11 * 4 * 1001 / 2e9)
 
     def test_fitted_overheads_and_memory_are_linear_in_their_features(self) -> None:
-        units = dataclasses.replace(UNITS, client_overhead={"share": (1.0, 2.0, 3.0)},
+        units = dataclasses.replace(UNITS, client_overhead={"share": (1.0, 2.0, 3.0, 4.0)},
                                     server_overhead={"share": (5.0, 7.0)})
         w = cm.workload(11, 1000, 10, 6)
         plain, more = cm.predict(w, UNITS), cm.predict(w, units)
         added = more.client_stage_s["share"] - plain.client_stage_s["share"]
-        assert added == pytest.approx(1 + 2 * 10 + 3 * 11)
+        assert added == pytest.approx(1 + 2 * 10 + 3 * 11 + 4 * 10 * 10)  # k^2 term: Harary
         assert more.server_stage_s["share"] - plain.server_stage_s["share"] == pytest.approx(5 * 11 + 7 * 110)
         assert plain.server_peak_bytes == pytest.approx(100 + 8 * 1001 + 2 * 110 + 10 * 11)
         assert plain.wall_s(11) == pytest.approx(11 * plain.client_s + plain.server_s)
@@ -183,7 +197,7 @@ class TestPlanCommand:
     @pytest.mark.parametrize("argv, message", [
         (["--clients", "2", "--length", "10"], "--clients must be >= 3"),
         (["--clients", "10", "--length", "0"], "--length must be >= 1"),
-        (["--clients", "10", "--length", "5", "--graph", "complete", "--dropout", "0.6"], "survive"),
+        (["--clients", "10", "--length", "5", "--graph", "complete", "--dropout", "0.6"], "security needs"),
         (["--clients", "10", "--length", "5", "--dropout", "1.5"], "dropout"),
         (["--clients", "x", "--length", "5"], "invalid int value"),
         (["--clients", "10", "--length", "5", "--unit-costs", "/nonexistent/x.json"], "no unit costs"),
