@@ -83,6 +83,8 @@ def _add_bench(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     prg = kinds.add_parser("prg", help="fused mask expansion vs OpenSSL ChaCha20, one core")
     prg.add_argument("--json", action="store_true", help="print one JSON object")
     prg.set_defaults(func=_run_bench_prg)
+    _add_bench_protocol(kinds)
+    _add_bench_calibrate(kinds)
 
 
 def _run_bench_prg(args: argparse.Namespace) -> int:
@@ -94,6 +96,79 @@ def _run_bench_prg(args: argparse.Namespace) -> int:
     else:
         _print_table([(k, f"{v:.3f}" if isinstance(v, float) else str(v)) for k, v in result.items()])
     return 0
+
+
+def _add_bench_protocol(kinds: argparse._SubParsersAction) -> None:
+    from secagg.simulation import STAGES
+
+    proto = kinds.add_parser(
+        "protocol", help="sweep whole sessions: time per stage, bytes, server memory",
+        description="Each comma-separated list is swept; every combination is one session.")
+    proto.add_argument("--clients", default="100", help="numbers of clients N (default 100)")
+    proto.add_argument("--length", default="10000", help="vector lengths M (default 10000)")
+    proto.add_argument("--graph", default="complete,harary",
+                       help="complete and/or harary (the planned SecAgg+ graph)")
+    proto.add_argument("--dropout", default="0", help="fractions of clients that vanish (default 0)")
+    proto.add_argument("--dropout-stage", default="masked", help=f"stages they vanish at: {','.join(STAGES)}")
+    proto.add_argument("--bits", default="32", help="field bits b (default 32)")
+    proto.add_argument("--cipher", default="chacha20", help="chacha20 and/or aes256ctr")
+    proto.add_argument("--server-threads", type=int, default=1, help="threads for the server's masks")
+    proto.add_argument("--seed", type=int, default=0, help="picks inputs and who drops (not crypto)")
+    proto.add_argument("--no-memory", action="store_true", help="skip the tracemalloc bound on server memory")
+    proto.add_argument("--budget", type=float, help="stop starting points after this many seconds")
+    proto.add_argument("--json", action="store_true", help="one JSON object per point, one per line")
+    proto.add_argument("--csv", metavar="PATH", help="also write the records as CSV")
+    proto.add_argument("--plots", metavar="DIR",
+                       help="also draw the papers' figures as PNGs (needs matplotlib)")
+    proto.set_defaults(func=_run_bench_protocol)
+
+
+def _run_bench_protocol(args: argparse.Namespace) -> int:
+    from secagg.bench_cli import run_protocol_command
+
+    return run_protocol_command(args)
+
+
+def _add_bench_calibrate(kinds: argparse._SubParsersAction) -> None:
+    cal = kinds.add_parser("calibrate", help="measure unit costs for the cost model and cache them")
+    cal.add_argument("--output", metavar="PATH", help="where to store them (default: the user cache)")
+    cal.add_argument("--json", action="store_true", help="print the unit costs as one JSON object")
+    cal.set_defaults(func=_run_bench_calibrate)
+
+
+def _run_bench_calibrate(args: argparse.Namespace) -> int:
+    from secagg.bench_cli import run_calibrate_command
+
+    return run_calibrate_command(args)
+
+
+# --- secagg plan -----------------------------------------------------------------
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    from secagg import prg
+    from secagg.simulation import STAGES
+
+    plan = sub.add_parser("plan", help="the planner's (k, t, b) and the predicted cost of a deployment")
+    plan.add_argument("--clients", type=int, required=True, help="number of clients N")
+    plan.add_argument("--length", type=int, required=True, help="vector length M")
+    plan.add_argument("--dropout", type=float, default=0.05, help="fraction expected to drop (default 0.05)")
+    plan.add_argument("--dropout-stage", choices=STAGES, default="masked")
+    plan.add_argument("--corrupt", type=float, default=0.05, help="fraction colluding with the server")
+    plan.add_argument("--graph", choices=("complete", "harary"), default="harary")
+    plan.add_argument("--bits", type=int, default=32, help="field bits b (default 32)")
+    plan.add_argument("--clip", type=float, default=1.0, help="inputs are clipped to [-clip, clip]")
+    plan.add_argument("--cipher", choices=prg.CIPHERS, default="chacha20")
+    plan.add_argument("--server-threads", type=int, default=1, help="server threads for the masks")
+    plan.add_argument("--unit-costs", metavar="PATH", help="unit costs file (default: the user cache)")
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.set_defaults(func=_run_plan)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from secagg.bench_cli import run_plan_command
+
+    return run_plan_command(args)
 
 
 # --- secagg simulate -----------------------------------------------------------
@@ -210,6 +285,7 @@ def _parser() -> OneLineParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_bench(sub)
     _add_simulate(sub)
+    _add_plan(sub)
     return parser
 
 

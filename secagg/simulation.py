@@ -8,11 +8,11 @@ memory, makes chosen clients vanish at a chosen stage, and times both sides.
 
 from __future__ import annotations
 
-import functools
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +69,27 @@ class SimulationConfig:
         ensure(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1,
                f"dropout must be in [0, 1), got {self.dropout!r}")
 
+    def plan(self, n: int, m: int) -> SecAggConfig:
+        """The session parameters for n clients and vectors of length m.
+
+        The planner provisions for ``planned_dropout``, by default the larger of
+        ``dropout`` and 5 %.
+        """
+        planned = self.planned_dropout if self.planned_dropout is not None else max(self.dropout, 0.05)
+        return SecAggConfig.plan(
+            n, m, clip=self.clip, graph=self.graph, bits=self.bits, scale=self.scale,
+            dropout_rate=planned, corrupt_fraction=self.corrupt_fraction,
+            max_weight=self.max_weight, consistency_check=self.consistency_check,
+            cipher=self.cipher,
+        )
+
+    def vanishing(self, n: int) -> dict[int, str]:
+        """Which of n clients vanish (``planned_dropouts(n, dropout)``, drawn from ``seed``), and when."""
+        rng = np.random.default_rng(self.seed)
+        count = planned_dropouts(n, self.dropout)
+        chosen = rng.choice(n, size=count, replace=False) if count else []
+        return {int(i): self.dropout_stage for i in chosen}
+
 
 @dataclass(frozen=True)
 class SessionOutcome:
@@ -80,6 +101,14 @@ class SessionOutcome:
     client_seconds: list[float]
     server_seconds: float
     upload_bytes: list[int]
+    #: Per client, seconds spent in each of ``STAGES`` (the stage the client was in when it acted).
+    client_stage_seconds: list[list[float]] = field(default_factory=list)
+    #: Server seconds per stage: ``receive`` calls in that round plus the ``close_round`` ending it.
+    server_stage_seconds: list[float] = field(default_factory=list)
+    #: Bytes each client received from the server, over all rounds.
+    download_bytes: list[int] = field(default_factory=list)
+    #: With ``measure_memory``: the server's heap high-water mark in bytes (see ``_ServerMeter``).
+    server_peak_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +143,55 @@ class SimulationResult:
         }
 
 
+class _ServerMeter:
+    """Times server calls per stage and, optionally, bounds the server's heap with tracemalloc.
+
+    With ``memory``, tracemalloc traces the whole session (it slows every call, so time
+    and memory should come from separate runs). Each server call adds its net
+    allocation (traced bytes after minus before) to a running total, and the high-water
+    mark is the largest running total plus a call's own transient peak. Frees made
+    outside server calls are not seen, except the outgoing messages, which are taken
+    off once delivered. It bounds the server's Python and numpy heap, not the RSS.
+    """
+
+    def __init__(self, memory: bool, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.stages = [0.0] * len(STAGES)
+        self.clock = clock
+        self.memory = memory
+        self.held = 0
+        self.peak = 0
+        self._started = False
+
+    def __enter__(self) -> _ServerMeter:
+        if self.memory and not tracemalloc.is_tracing():
+            tracemalloc.start()
+            self._started = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started:
+            tracemalloc.stop()
+
+    def call(self, stage: int, fn):
+        if self.memory:
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+        start = self.clock()
+        try:
+            return fn()
+        finally:
+            self.stages[stage] += self.clock() - start
+            if self.memory:
+                current, peak = tracemalloc.get_traced_memory()
+                self.peak = max(self.peak, self.held + peak - before)
+                self.held += current - before
+
+    def delivered(self, outgoing: Mapping[int, bytes]) -> None:
+        """The messages of a closed round were handed over: the server no longer holds them."""
+        if self.memory:
+            self.held -= sum(len(b) for b in {id(b): b for b in outgoing.values()}.values())
+
+
 def run_session(
     config: SecAggConfig,
     inputs: np.ndarray,
@@ -122,12 +200,18 @@ def run_session(
     *,
     encoded: bool = False,
     server_threads: int | None = None,
+    measure_memory: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> SessionOutcome:
     """Run one session; ``vanish`` maps client -> stage from which it sends nothing.
 
     With ``encoded=True``, ``inputs`` are already integers mod 2^bits with the
     weight element last. If the server aborts, ``result`` is None and
-    ``server.result()`` raises ``AbortedError`` with the reason.
+    ``server.result()`` raises ``AbortedError`` with the reason. ``inputs`` need only
+    support ``inputs[i]``. ``measure_memory`` bounds the server's heap with tracemalloc
+    (every call is slower, so take times from another run; see ``_ServerMeter``).
+    ``clock`` times the calls: wall time by default; ``time.process_time`` gives the CPU
+    time of each call (all threads), which other jobs on the machine disturb far less.
     """
     n = config.num_clients
     vanish = dict(vanish or {})
@@ -139,46 +223,52 @@ def run_session(
     clients = [Client(config, i, identities[i].secret, public) for i in range(n)]
     server = Server(config, threads=server_threads)
     seconds = [0.0] * n
+    stage_seconds = [[0.0] * len(STAGES) for _ in range(n)]
     upload = [0] * n
-    server_seconds = 0.0
+    download = [0] * n
+    meter = _ServerMeter(measure_memory, clock)
 
-    def act(i: int, call: Callable[[Client], bytes | None]) -> None:
-        """Let client i act, unless it has vanished; pass what it sends to the server."""
-        nonlocal server_seconds
+    def act(i: int, call: Callable[[Client], bytes | None], received: int = 0) -> None:
+        """Let client i act (on ``received`` bytes), unless it has vanished; pass what it sends on."""
         client = clients[i]
-        if client.round not in _STAGE_OF_ROUND or _STAGE_OF_ROUND[client.round] >= gone_at.get(i, 99):
+        stage = _STAGE_OF_ROUND.get(client.round)
+        if stage is None or stage >= gone_at.get(i, 99):
             return
-        start = time.perf_counter()
+        download[i] += received
+        start = clock()
         try:
             out = call(client)
         except ProtocolError:
             out = None  # the client aborted itself; to the server it just goes quiet
-        seconds[i] += time.perf_counter() - start
+        elapsed = clock() - start
+        seconds[i] += elapsed
+        stage_seconds[i][stage] += elapsed
         if out is not None:
             upload[i] += len(out)
-            start = time.perf_counter()
-            server.receive(i, out)
-            server_seconds += time.perf_counter() - start
+            meter.call(_STAGE_OF_ROUND[server.round], lambda: server.receive(i, out))
 
     def give_input(client: Client, i: int) -> bytes | None:
         if encoded:
             return client.set_encoded_input(inputs[i])
         return client.set_input(inputs[i], 1.0 if weights is None else float(weights[i]))
 
-    for i in range(n):
-        act(i, lambda c: c.start())
-    while server.round not in (Round.COMPLETED, Round.ABORTED):
-        start = time.perf_counter()
-        outgoing = server.close_round()
-        server_seconds += time.perf_counter() - start
-        for i, data in outgoing.items():
-            if server.round is Round.MASKED_INPUT:
-                # The input is given just before it is needed, so that the simulation holds
-                # one encoded vector at a time rather than n of them.
-                act(i, functools.partial(give_input, i=i))
-            act(i, functools.partial(Client.handle, data=data))
+    with meter:
+        for i in range(n):
+            act(i, lambda c: c.start())
+        while server.round not in (Round.COMPLETED, Round.ABORTED):
+            outgoing = meter.call(_STAGE_OF_ROUND[server.round], server.close_round)
+            for i, data in outgoing.items():
+                if server.round is Round.MASKED_INPUT:
+                    # The input is given just before it is needed, so that the simulation holds
+                    # one encoded vector at a time rather than n of them.
+                    act(i, lambda c, i=i: give_input(c, i))
+                act(i, lambda c, data=data: c.handle(data), len(data))
+            meter.delivered(outgoing)
+            del outgoing
     result = server.result() if server.round is Round.COMPLETED else None
-    return SessionOutcome(result, server, clients, seconds, server_seconds, upload)
+    return SessionOutcome(result, server, clients, seconds, sum(meter.stages), upload,
+                          stage_seconds, meter.stages, download,
+                          meter.peak if meter.memory else None)
 
 
 def simulate(
@@ -201,19 +291,9 @@ def simulate(
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         ensure(weights.shape == (n,), f"weights must have shape ({n},), got {weights.shape}")
-    planned = config.planned_dropout if config.planned_dropout is not None else max(config.dropout, 0.05)
-    secagg_config = SecAggConfig.plan(
-        n, m, clip=config.clip, graph=config.graph, bits=config.bits, scale=config.scale,
-        dropout_rate=planned, corrupt_fraction=config.corrupt_fraction,
-        max_weight=config.max_weight, consistency_check=config.consistency_check,
-        cipher=config.cipher,
-    )
-    rng = np.random.default_rng(config.seed)
-    drop_count = planned_dropouts(n, config.dropout)
-    vanished: list[int] = rng.choice(n, size=drop_count, replace=False).tolist() if drop_count else []
+    secagg_config = config.plan(n, m)
     outcome = run_session(
-        secagg_config, inputs, weights, {int(i): config.dropout_stage for i in vanished},
-        server_threads=config.server_threads,
+        secagg_config, inputs, weights, config.vanishing(n), server_threads=config.server_threads,
     )
     result = outcome.server.result()  # raises AbortedError if the session aborted
     survivors = list(result.survivors)
