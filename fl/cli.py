@@ -33,10 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients-per-round", type=int,
                    help="fixed-size sampling of this many clients instead of Poisson")
     p.add_argument("--local-epochs", type=int)
+    p.add_argument("--max-local-steps", type=int, help="cap on a client's SGD steps per round")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="client learning rate")
     p.add_argument("--server-lr", type=float, default=1.0)
-    p.add_argument("--server-momentum", type=float, default=0.0, help="FedAvgM momentum")
+    p.add_argument("--server-momentum", type=float, help="FedAvgM momentum (default per task)")
     p.add_argument("--secagg", action=argparse.BooleanOptionalAction, default=True,
                    help="aggregate through secure aggregation (default) or in plaintext")
     p.add_argument("--graph", choices=["harary", "complete"], default="harary",
@@ -70,7 +71,7 @@ def _config(args: argparse.Namespace):
 
     def pick(name: str) -> object:
         value = getattr(args, name)
-        return d[name] if value is None else value
+        return d.get(name) if value is None else value
 
     for name in ("sample_rate", "lr", "clip", "noise_multiplier", "alpha", "target_delta",
                  "target_epsilon", "dropout", "server_lr", "coord_clip"):
@@ -87,7 +88,8 @@ def _config(args: argparse.Namespace):
         rounds=pick("rounds"), sample_rate=pick("sample_rate"),
         clients_per_round=args.clients_per_round, local_epochs=pick("local_epochs"),
         batch_size=pick("batch_size"), lr=pick("lr"), server_lr=args.server_lr,
-        server_momentum=args.server_momentum, secure=args.secagg, graph=args.graph,
+        server_momentum=pick("server_momentum") or 0.0,
+        max_local_steps=pick("max_local_steps"), secure=args.secagg, graph=args.graph,
         bits=args.bits, coord_clip=args.coord_clip, dp=args.dp,
         noise_multiplier=pick("noise_multiplier") if args.dp != "none" else 0.0,
         clip=pick("clip"), delta=args.target_delta if args.target_delta is not None else d["delta"],

@@ -25,15 +25,23 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def local_sgd(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-              epochs: int, batch_size: int, lr: float, generator: torch.Generator) -> float:
-    """Train ``model`` in place with shuffled minibatch SGD; return the mean training loss."""
+              epochs: int, batch_size: int, lr: float, generator: torch.Generator,
+              max_steps: int | None = None) -> float:
+    """Train ``model`` in place with shuffled minibatch SGD; return the mean training loss.
+
+    ``max_steps`` caps the steps over all epochs (a client's work per round is bounded).
+    """
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     model.train()
     total, count = 0.0, 0
     n = x.shape[0]
+    steps = 0
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
+            if max_steps is not None and steps >= max_steps:
+                break
+            steps += 1
             idx = order[start:start + batch_size]
             opt.zero_grad()
             loss = loss_fn(model(x[idx]), y[idx])

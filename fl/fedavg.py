@@ -78,6 +78,7 @@ class FLConfig:
     sample_rate: float = 0.5
     clients_per_round: int | None = None  # set: fixed-size sampling instead of Poisson
     local_epochs: int = 1
+    max_local_steps: int | None = None  # cap on a client's SGD steps per round (not DP-SGD)
     batch_size: int = 16
     lr: float = 0.05
     server_lr: float = 1.0
@@ -103,6 +104,8 @@ class FLConfig:
         _positive_int("rounds", self.rounds)
         _positive_int("local-epochs", self.local_epochs)
         _positive_int("batch-size", self.batch_size)
+        if self.max_local_steps is not None:
+            _positive_int("max-local-steps", self.max_local_steps)
         ensure(0 < self.sample_rate <= 1, f"--sample-rate must be in (0, 1], got {self.sample_rate}")
         if self.clients_per_round is not None:
             _positive_int("clients-per-round", self.clients_per_round)
@@ -118,7 +121,10 @@ class FLConfig:
         ensure(self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier),
                f"--noise-multiplier must be >= 0, got {self.noise_multiplier}")
         if self.dp != "none":
-            ensure(self.noise_multiplier > 0, f"--dp {self.dp} needs --noise-multiplier > 0")
+            # z = 0 is allowed for central only: clipping without noise (no DP guarantee), the
+            # reference row that separates the cost of clipping from the cost of noise.
+            ensure(self.noise_multiplier > 0 or (self.dp == "central" and not self.adaptive_clip),
+                   f"--dp {self.dp} needs --noise-multiplier > 0")
         ensure(0 < self.delta < 1, f"--target-delta must be in (0, 1), got {self.delta}")
         if self.target_epsilon is not None:
             ensure(self.target_epsilon > 0, f"--target-epsilon must be > 0, got {self.target_epsilon}")
@@ -164,6 +170,7 @@ def _client_generator(seed: int, rnd: int, client: int) -> torch.Generator:
 
 
 def _make_global(data: TaskData, seed: int) -> torch.nn.Module:
+    """The task's model with initial weights fixed by ``seed``."""
     torch.manual_seed(seed)
     return data.make_model()
 
@@ -206,14 +213,15 @@ class LocalTrainer:
             # Local shuffles are not a privacy mechanism, so they may follow --seed.
             local_sgd(local, self.data.loss_fn, x, y, epochs=cfg.local_epochs,
                       batch_size=cfg.batch_size, lr=cfg.lr,
-                      generator=_client_generator(cfg.seed, rnd, client))
+                      generator=_client_generator(cfg.seed, rnd, client),
+                      max_steps=cfg.max_local_steps)
         return model_delta(local.state_dict(), global_state, state_spec(global_state))
 
 
 def make_accountant(cfg: FLConfig, sizes: np.ndarray
                     ) -> ClientAccountant | RecordAccountant | None:
     """The accountant that matches ``cfg``'s DP mode and sampling (None without DP)."""
-    if cfg.dp in ("central", "local"):
+    if cfg.dp in ("central", "local") and cfg.noise_multiplier > 0:
         fixed = cfg.clients_per_round is not None
         return ClientAccountant(cfg.noise_multiplier, "fixed" if fixed else "poisson", cfg.delta,
                                 cfg.accountant, rate=cfg.sample_rate, population=int(sizes.size),
@@ -231,7 +239,7 @@ def make_aggregator(cfg: FLConfig, expected: float) -> Aggregator:
     """Plaintext or secure sum, wrapped in central DP noise when ``cfg.dp == "central"``."""
     inner: Aggregator = (SecureSum(cfg.graph, cfg.bits, cfg.dropout, cfg.seed) if cfg.secure
                          else PlaintextSum(cfg.dropout, cfg.seed))
-    if cfg.dp != "central":
+    if cfg.dp != "central" or cfg.noise_multiplier == 0:
         return inner
     multipliers = {"update": cfg.noise_multiplier}
     if cfg.adaptive_clip:

@@ -222,10 +222,16 @@ class RecordAccountant:
 
     def epsilon(self, participations: Sequence[int]) -> float:
         """Max over clients of epsilon after each took part ``participations[i]`` times."""
-        worst = 0.0
-        for rate, steps, times in zip(self.rates, self.steps_per_round, participations, strict=False):
-            if int(times) > 0:
-                worst = max(worst, self._client_epsilon(rate, steps, int(times)))
+        # Epsilon grows with the batch rate and with the total steps, so a client whose rate
+        # and total are both no larger than another's cannot be the worst: skip it (exact).
+        clients = sorted({(rate, steps * int(times), steps, int(times)) for rate, steps, times
+                          in zip(self.rates, self.steps_per_round, participations, strict=False)
+                          if int(times) > 0}, reverse=True)
+        worst, most = 0.0, -1
+        for rate, total, steps, times in clients:  # by rate, highest first
+            if total > most:
+                worst = max(worst, self._client_epsilon(rate, steps, times))
+                most = total
         return worst
 
 
@@ -283,7 +289,7 @@ class Ledger:
     def describe(self) -> str:
         """The accountant's one-line description, or that there is no DP."""
         return self.accountant.describe() if self.accountant is not None \
-            else "no differential privacy"
+            else "no differential privacy (no noise: clipping alone gives no guarantee)"
 
     def _epsilon(self, rounds: int, participations: np.ndarray) -> float | None:
         if isinstance(self.accountant, ClientAccountant):

@@ -160,3 +160,13 @@ def test_ledger_charges_released_rounds_only() -> None:
     assert ledger.epsilon == 0.0 and ledger.rounds == 0  # peeking spends nothing
     assert ledger.charge(np.array([0, 1])) == peek
     assert Ledger(None, 3).epsilon is None
+
+
+def test_clip_only_row_claims_no_epsilon(hospitals) -> None:
+    cfg = FLConfig(rounds=1, sample_rate=1.0, local_epochs=1, batch_size=64, secure=False,
+                   dp="central", noise_multiplier=0.0, clip=0.5)
+    hist = run_fedavg(hospitals, cfg)
+    assert hist.epsilon is None and "no differential privacy" in hist.accountant
+    assert "took_part" not in hist.rounds[0]  # still a DP-mode run: no cohort sizes
+    with pytest.raises(SecAggValueError, match="noise-multiplier"):
+        FLConfig(dp="local", noise_multiplier=0.0)
