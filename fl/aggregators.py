@@ -26,9 +26,10 @@ implementations:
    clipped-coordinate counts, weight sums) goes in ``Aggregate.private``, which a DP run never
    publishes.
 
-Dropouts are simulated here: a fraction ``dropout`` of the senders vanishes at a stage
-drawn at random. That randomness is simulation of the world, not a privacy mechanism, so
-it may come from a seeded numpy generator.
+Dropouts are simulated here: ``secagg.planner.planned_dropouts(n, dropout)`` of the n
+senders vanish at a stage drawn at random (the number the planner provisions for). That
+randomness is simulation of the world, not a privacy mechanism, so it may come from a
+seeded numpy generator.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import numpy as np
 
 from fl import noise
 from secagg.errors import SecAggError, SecAggValueError, ensure
+from secagg.planner import planned_dropouts
 
 __all__ = [
     "Block",
@@ -53,19 +55,9 @@ __all__ = [
     "SecureSum",
     "CentralGaussian",
     "DROPOUT_STAGES",
-    "dropped_count",
 ]
 
 DROPOUT_STAGES = ("advertise", "share", "masked", "consistency", "unmask")
-
-
-def dropped_count(n: int, rate: float) -> int:
-    """How many of ``n`` senders the simulation drops at dropout rate ``rate``.
-
-    The same rule secagg's simulation uses, so the plaintext and secure paths lose the same
-    number of clients.
-    """
-    return int(round(rate * n))
 
 
 class AggregationAborted(SecAggValueError):
@@ -139,7 +131,9 @@ def _dropouts(n: int, rate: float, seed: int, rnd: int) -> tuple[np.ndarray, str
     """Which senders vanish this round, at which stage, and a seed for the protocol run."""
     rng = np.random.default_rng([seed, 7, rnd])
     stage = str(rng.choice(DROPOUT_STAGES)) if rate > 0 else "masked"
-    gone = rng.choice(n, size=dropped_count(n, rate), replace=False) if n else np.zeros(0, int)
+    # secagg's one rule (floor(rate * n)), which its planner provisions for and its
+    # simulation applies, so the plaintext and secure paths lose the same clients.
+    gone = rng.choice(n, size=planned_dropouts(n, rate), replace=False) if n else np.zeros(0, int)
     return np.sort(gone), stage, int(rng.integers(2**31))
 
 

@@ -15,6 +15,7 @@ from fl.aggregators import (
     CentralGaussian,
     PlaintextSum,
     RoundContext,
+    SecureSum,
 )
 from fl.dpsgd import local_dp_sgd
 from fl.encoding import ClipEncoder
@@ -22,6 +23,7 @@ from fl.fedavg import FLConfig, LocalTrainer, run_fedavg
 from fl.privacy import ClientAccountant, Ledger
 from fl.tasks import load_task
 from secagg.errors import SecAggValueError
+from secagg.planner import planned_dropouts
 
 torch.set_num_threads(1)
 
@@ -170,3 +172,14 @@ def test_clip_only_row_claims_no_epsilon(hospitals) -> None:
     assert "took_part" not in hist.rounds[0]  # still a DP-mode run: no cohort sizes
     with pytest.raises(SecAggValueError, match="noise-multiplier"):
         FLConfig(dp="local", noise_multiplier=0.0)
+
+
+@pytest.mark.parametrize("n", [8, 13, 17])
+def test_dropouts_follow_the_planners_rule_and_complete(n: int) -> None:
+    rows, w = np.full((n, 3), 0.1), np.ones(n)
+    ctx = RoundContext(1, 1.0, (Block("update", 3),))
+    plain = PlaintextSum(dropout=0.2).aggregate(rows, w, ctx)
+    assert n - len(plain.survivors) == planned_dropouts(n, 0.2)  # floor(0.2 n), not round()
+    # The secure path plans for the same number, so losing exactly that many completes.
+    sec = SecureSum(dropout=0.2, seed=n).aggregate(rows, w, ctx)
+    assert n - len(sec.survivors) in (0, planned_dropouts(n, 0.2))  # 0: dropped after upload
