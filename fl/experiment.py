@@ -95,7 +95,10 @@ def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
         "rounds_completed": len(rounds),
         "rounds_released": history.released,
         "stopped": history.stopped,
-        "data": data.info,
+        # Per-client sizes are client data: published only without DP (totals describe the
+        # data set and are stated as public).
+        "data": data.info if not private else {k: v for k, v in data.info.items()
+                                               if k != "client_sizes"},
         "config": {"task": task, "clients": clients, "alpha": alpha, **cfg.to_dict()},
         "history": [{k: v for k, v in r.items() if k != "metrics"} | r["metrics"] for r in rounds],
     }

@@ -74,6 +74,7 @@ def test_dp_summary_holds_no_unnoised_statistic_of_client_data(tmp_path, capsys)
     for record in summary["history"]:
         assert not leaks & set(record), leaks & set(record)
     assert not {"refused_updates", "secagg", "max_quantisation_error"} & set(summary)
+    assert "client_sizes" not in summary["data"]
     assert "clients" not in text.err.replace("6 clients", "")  # no cohort size per round
 
 
