@@ -8,6 +8,7 @@ private.
 """
 
 from secagg.client import Client
+from secagg.ddp import DistributedDp, check_secagg_config
 from secagg.config import SecAggConfig
 from secagg.errors import (
     AbortedError,
@@ -42,6 +43,9 @@ __all__ = [
     "SimulationConfig",
     "SimulationResult",
     "simulate",
+    # distributed differential privacy
+    "DistributedDp",
+    "check_secagg_config",
     # errors
     "SecAggError",
     "SecAggTypeError",
