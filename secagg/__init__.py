@@ -8,8 +8,8 @@ private.
 """
 
 from secagg.client import Client
-from secagg.ddp import DistributedDp, check_secagg_config
 from secagg.config import SecAggConfig
+from secagg.ddp import DistributedDp, check_secagg_config
 from secagg.errors import (
     AbortedError,
     BadSignatureError,
