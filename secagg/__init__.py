@@ -9,7 +9,7 @@ private.
 
 from secagg.client import Client
 from secagg.config import SecAggConfig
-from secagg.ddp import DistributedDp, check_secagg_config
+from secagg.ddp import DdpPlan, DistributedDp, DistributedDpAccountant, check_secagg_config, plan_ddp
 from secagg.errors import (
     AbortedError,
     BadSignatureError,
@@ -45,6 +45,9 @@ __all__ = [
     "simulate",
     # distributed differential privacy
     "DistributedDp",
+    "DistributedDpAccountant",
+    "DdpPlan",
+    "plan_ddp",
     "check_secagg_config",
     # errors
     "SecAggError",

@@ -8,6 +8,7 @@ leaves the protocol, even to the server, is already differentially private.
 lazily) give the epsilon and pick the parameters.
 """
 
+from secagg.ddp.accounting import DistributedDpAccountant, pld_epsilon
 from secagg.ddp.mechanism import (
     MECHANISMS,
     DistributedDp,
@@ -19,6 +20,7 @@ from secagg.ddp.mechanism import (
     unrotate,
 )
 from secagg.ddp.noise import discrete_gaussian, poisson, rational_at_least, skellam
+from secagg.ddp.planner import DdpPlan, plan_ddp
 
 __all__ = [
     "MECHANISMS",
@@ -33,4 +35,8 @@ __all__ = [
     "skellam",
     "poisson",
     "rational_at_least",
+    "DistributedDpAccountant",
+    "pld_epsilon",
+    "DdpPlan",
+    "plan_ddp",
 ]
