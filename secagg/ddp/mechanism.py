@@ -279,19 +279,23 @@ def _exact_sum(sq: np.ndarray) -> int:
     return (hi << 31) + lo
 
 
-def check_secagg_config(ddp: DistributedDp, config: object) -> None:
-    """Refuse a SecAgg configuration that could release a sum with too little noise.
+def check_secagg_config(ddp: DistributedDp, config: object, *, max_colluders: int = 0) -> None:
+    """Refuse a SecAgg configuration that could release a sum with too little honest noise.
 
     The secure sum must use the same modulus and the padded length, and its
-    threshold t must be >= ``min_survivors``: below t survivors the server cannot
-    unmask and the round aborts, revealing nothing, so every released sum carries
-    the noise of at least ``min_survivors`` clients.
+    threshold t must be >= ``min_survivors + max_colluders``: below t survivors the
+    server cannot unmask and the round aborts, revealing nothing, so every released
+    sum carries the noise of at least ``min_survivors`` honest clients even when up
+    to ``max_colluders`` of the survivors side with the server and add no noise.
     """
     bits = getattr(config, "bits", None)
     length = getattr(config, "vector_length", None)
     threshold = getattr(config, "threshold", None)
+    ensure(isinstance(max_colluders, int) and max_colluders >= 0,
+           f"max_colluders must be an int >= 0, got {max_colluders!r}")
     ensure(bits == ddp.bits, f"SecAgg bits {bits} differ from the mechanism's {ddp.bits}")
     ensure(length == ddp.d, f"SecAgg vector_length {length} must be the padded dimension {ddp.d}")
-    ensure(isinstance(threshold, int) and threshold >= ddp.min_survivors,
-           f"SecAgg threshold {threshold} is below min_survivors {ddp.min_survivors}: a sum with"
-           f" less noise than accounted for could be released")
+    need = ddp.min_survivors + max_colluders
+    ensure(isinstance(threshold, int) and threshold >= need,
+           f"SecAgg threshold {threshold} is below min_survivors + max_colluders = {need}: a sum"
+           f" with less honest noise than accounted for could be released")
