@@ -33,10 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clients-per-round", type=int,
                    help="fixed-size sampling of this many clients instead of Poisson")
     p.add_argument("--local-epochs", type=int)
+    p.add_argument("--max-local-steps", type=int, help="cap on a client's SGD steps per round")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="client learning rate")
     p.add_argument("--server-lr", type=float, default=1.0)
-    p.add_argument("--server-momentum", type=float, default=0.0, help="FedAvgM momentum")
+    p.add_argument("--server-momentum", type=float, help="FedAvgM momentum (default per task)")
     p.add_argument("--secagg", action=argparse.BooleanOptionalAction, default=True,
                    help="aggregate through secure aggregation (default) or in plaintext")
     p.add_argument("--graph", choices=["harary", "complete"], default="harary",
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-quantile", type=float, default=0.5)
     p.add_argument("--target-delta", type=float)
     p.add_argument("--target-epsilon", type=float)
-    p.add_argument("--accountant", choices=["rdp", "pld"], default="rdp")
+    p.add_argument("--accountant", choices=["pld", "rdp"],
+                   help="pld (default; rdp with --clients-per-round, which PLD cannot account)")
     p.add_argument("--dropout", type=float, default=0.0, help="fraction of clients that vanish")
     p.add_argument("--alpha", type=float, help="Dirichlet label-skew parameter")
     p.add_argument("--seed", type=int, default=0)
@@ -69,7 +71,7 @@ def _config(args: argparse.Namespace):
 
     def pick(name: str) -> object:
         value = getattr(args, name)
-        return d[name] if value is None else value
+        return d.get(name) if value is None else value
 
     for name in ("sample_rate", "lr", "clip", "noise_multiplier", "alpha", "target_delta",
                  "target_epsilon", "dropout", "server_lr", "coord_clip"):
@@ -86,11 +88,13 @@ def _config(args: argparse.Namespace):
         rounds=pick("rounds"), sample_rate=pick("sample_rate"),
         clients_per_round=args.clients_per_round, local_epochs=pick("local_epochs"),
         batch_size=pick("batch_size"), lr=pick("lr"), server_lr=args.server_lr,
-        server_momentum=args.server_momentum, secure=args.secagg, graph=args.graph,
+        server_momentum=pick("server_momentum") or 0.0,
+        max_local_steps=pick("max_local_steps"), secure=args.secagg, graph=args.graph,
         bits=args.bits, coord_clip=args.coord_clip, dp=args.dp,
         noise_multiplier=pick("noise_multiplier") if args.dp != "none" else 0.0,
         clip=pick("clip"), delta=args.target_delta if args.target_delta is not None else d["delta"],
-        target_epsilon=args.target_epsilon, accountant=args.accountant,
+        target_epsilon=args.target_epsilon,
+        accountant=args.accountant or ("rdp" if args.clients_per_round is not None else "pld"),
         adaptive_clip=args.adaptive_clip, target_quantile=args.target_quantile,
         dropout=args.dropout, seed=args.seed)
     return clients, alpha, cfg
@@ -121,11 +125,13 @@ def _train(args: argparse.Namespace) -> int:
                              file=sys.stderr, leave=False, dynamic_ncols=True, disable=None))
         bars[0].update(1)
         eps = "" if r["epsilon"] is None else f"  eps {r['epsilon']:.3f}"
-        extra = f"  refused {r['refused']}" if r["refused"] else ""
+        # Cohort sizes are published only without DP (they are not noised).
+        who = f"  clients {r['took_part']} (dropped {r['dropped']})" if "took_part" in r else ""
+        extra = f"  refused {r['refused']}" if r.get("refused") else ""
         err = f"  ({r['error']})" if r["error"] else ""
         tqdm.write(f"round {r['round']:>3}/{cfg.rounds}  {data.metric} {_fmt(r['metric'])}"
-                   f"  loss {_fmt(r['loss'])}{eps}  clients {r['took_part']}"
-                   f" (dropped {r['dropped']}){extra}  {r['seconds']:.2f}s{err}", file=text)
+                   f"  loss {_fmt(r['loss'])}{eps}{who}{extra}  {r['seconds']:.2f}s{err}",
+                   file=text)
 
     def on_stage(msg: str) -> None:
         print(f"... {msg}", file=sys.stderr)

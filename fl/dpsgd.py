@@ -1,7 +1,8 @@
 """Local training for one client: plain minibatch SGD, or DP-SGD for record-level privacy.
 
 DP-SGD (Abadi et al. 2016) samples each step's batch by Poisson sampling with
-rate b / n (matching the accountant), computes per-example gradients with
+rate b / n (matching the accountant) from the OS CSPRNG (``fl.sampling.poisson_mask``:
+amplification needs batches nobody can rebuild), computes per-example gradients with
 ``torch.func.vmap(grad(...))``, clips each to L2 norm C, sums, adds Gaussian noise
 of std z*C from ``fl.noise`` and divides by the expected batch size b (a fixed
 denominator, so the batch size itself does not leak).
@@ -16,6 +17,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from fl import noise
+from fl.sampling import poisson_mask
 
 __all__ = ["local_sgd", "local_dp_sgd", "dp_sgd_steps_per_epoch"]
 
@@ -23,15 +25,23 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def local_sgd(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-              epochs: int, batch_size: int, lr: float, generator: torch.Generator) -> float:
-    """Train ``model`` in place with shuffled minibatch SGD; return the mean training loss."""
+              epochs: int, batch_size: int, lr: float, generator: torch.Generator,
+              max_steps: int | None = None) -> float:
+    """Train ``model`` in place with shuffled minibatch SGD; return the mean training loss.
+
+    ``max_steps`` caps the steps over all epochs (a client's work per round is bounded).
+    """
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     model.train()
     total, count = 0.0, 0
     n = x.shape[0]
+    steps = 0
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
+            if max_steps is not None and steps >= max_steps:
+                break
+            steps += 1
             idx = order[start:start + batch_size]
             opt.zero_grad()
             loss = loss_fn(model(x[idx]), y[idx])
@@ -48,8 +58,8 @@ def dp_sgd_steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def local_dp_sgd(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
-                 epochs: int, batch_size: int, lr: float, clip: float, noise_multiplier: float,
-                 generator: torch.Generator) -> int:
+                 epochs: int, batch_size: int, lr: float, clip: float, noise_multiplier: float
+                 ) -> int:
     """Train ``model`` in place with DP-SGD; return the number of steps taken."""
     n = x.shape[0]
     rate = min(1.0, batch_size / n)
@@ -65,7 +75,7 @@ def local_dp_sgd(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: to
     steps = epochs * dp_sgd_steps_per_epoch(n, batch_size)
     model.train()
     for _ in range(steps):
-        mask = torch.rand(n, generator=generator) < rate
+        mask = poisson_mask(n, rate)
         idx = mask.nonzero().flatten()
         summed = {k: torch.zeros_like(v) for k, v in params.items()}
         if idx.numel():

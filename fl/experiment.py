@@ -11,7 +11,7 @@ from fl.fedavg import FLConfig, History, run_fedavg, train_centralised
 from fl.report import plot_history, write_summary
 from fl.tasks import TASKS, TaskData, load_task
 
-__all__ = ["run_experiment", "label_of"]
+__all__ = ["run_experiment", "label_of", "privacy_claim"]
 
 
 def label_of(cfg: FLConfig) -> str:
@@ -20,6 +20,29 @@ def label_of(cfg: FLConfig) -> str:
                                                                    else "plaintext")
     dp = "no DP" if cfg.dp == "none" else f"DP {cfg.dp} z={cfg.noise_multiplier:g}"
     return f"FedAvg ({agg}, {dp})"
+
+
+def privacy_claim(cfg: FLConfig) -> dict[str, object] | None:
+    """The assumptions an epsilon holds under, stated beside it in summary.json."""
+    if cfg.dp == "none":
+        return None
+    noise_by = {"central": "the server (trusted to add it; it sees the noiseless sum)",
+                "local": "each client, before masking (the sum carries at least the central noise)",
+                "record": "each client's DP-SGD, per step"}[cfg.dp]
+    return {
+        "level": "record" if cfg.dp == "record" else "client",
+        "sampling": "secret: cohorts and DP-SGD batches from the OS CSPRNG; --seed fixes only"
+                    " the data split, the initial model and local shuffles",
+        "noise_added_by": noise_by,
+        "delta": cfg.delta,
+        "accountant": cfg.accountant,
+        "dropouts": f"simulated rate {cfg.dropout:g}; rounds that abort release nothing and are"
+                    " not charged (whether a round aborted is treated as public)",
+        "public": "configuration, per-round metric on held-out data, epsilon, clip norm (from"
+                  " the noised count), timing, whether each round was released; no cohort sizes",
+        "caveats": "floating-point Gaussian noise (Mironov 2012); feature scaling and weight cap"
+                   " taken from pooled data in this simulation",
+    }
 
 
 def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
@@ -52,29 +75,37 @@ def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
         plain_metrics = plain_hist.final
         plain = plain_metrics.get(data.metric)
     rounds = history.rounds
+    private = cfg.dp != "none"
+    secure_rounds = [r for r in rounds if "quantisation_error" in r]
     summary: dict[str, object] = {
         "task": task,
+        "clients": len(data.clients),
         "metric": data.metric,
         "final": history.final.get(data.metric),
         "final_metrics": history.final,
         "epsilon": history.epsilon,
-        "delta": cfg.delta if cfg.dp != "none" else None,
+        "delta": cfg.delta if private else None,
+        "accountant": cfg.accountant if private else None,
         "accounting": history.accountant,
+        "privacy": privacy_claim(cfg),
         "baselines": {"centralised": central, "plaintext_fedavg": plain},
         "baseline_metrics": {"centralised": central_metrics, "plaintext_fedavg": plain_metrics},
         "seconds": time.perf_counter() - start,
         "label": label_of(cfg),
         "rounds_completed": len(rounds),
+        "rounds_released": history.released,
         "stopped": history.stopped,
-        "refused_updates": [list(x) for x in history.refused],
-        "secagg": {k: rounds[-1].get(k) for k in ("k", "t", "bits", "upload_bytes_per_client")}
-        if rounds and cfg.secure else None,
-        "max_quantisation_error": max((r.get("quantisation_error") or 0.0 for r in rounds),
-                                      default=None) if cfg.secure else None,
         "data": data.info,
         "config": {"task": task, "clients": clients, "alpha": alpha, **cfg.to_dict()},
         "history": [{k: v for k, v in r.items() if k != "metrics"} | r["metrics"] for r in rounds],
     }
+    if not private:  # data-dependent figures, published only without DP
+        summary["refused_updates"] = [list(x) for x in history.refused]
+        summary["secagg"] = ({k: secure_rounds[-1].get(k) for k in ("k", "t", "bits",
+                                                                  "upload_bytes_per_client")}
+                             if secure_rounds else None)
+        summary["max_quantisation_error"] = max(
+            (float(r["quantisation_error"]) for r in secure_rounds), default=None)
     if out_dir is not None:
         write_summary(summary, out_dir)
         plot_history(summary, out_dir / "training.png")

@@ -21,6 +21,13 @@ so it is not used. In ``central`` mode the server adds N(0, (z C)^2) to each
 coordinate of the sum; in ``local`` mode each client adds N(0, (z C)^2) to its
 own clipped update before masking (so the sum carries at least as much noise as
 central, and the central accounting is an upper bound on epsilon).
+
+``run_fedavg`` is a short loop over parts that are tested alone: a secret
+``fl.sampling.CohortSampler`` (OS CSPRNG; ``--seed`` fixes only the data split, the
+initial model and local shuffles), a ``LocalTrainer``, an ``fl.encoding.ClipEncoder``, an
+``fl.aggregators.Aggregator`` (plaintext, secure, central DP, and whatever else implements
+it), an ``fl.privacy.Ledger`` that charges released rounds only, and ``_round_record``
+which publishes cohort sizes and other data-dependent figures only in runs without DP.
 """
 
 from __future__ import annotations
@@ -35,24 +42,32 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from fl import noise
-from fl.aggregate import DROPOUT_STAGES, aggregate
+from fl.aggregators import (
+    Aggregate,
+    AggregationAborted,
+    Aggregator,
+    CentralGaussian,
+    PlaintextSum,
+    SecureSum,
+)
 from fl.dpsgd import dp_sgd_steps_per_epoch, local_dp_sgd, local_sgd
+from fl.encoding import ClipEncoder
 from fl.params import flatten_state, model_delta, state_spec, unflatten_state
 from fl.privacy import (
     AdaptiveClip,
     ClientAccountant,
+    Ledger,
     RecordAccountant,
-    clip_l2,
     split_noise_multiplier,
 )
+from fl.sampling import CohortSampler
 from fl.tasks import TaskData
-from secagg.errors import SecAggError, SecAggValueError, ensure
+from secagg.errors import SecAggValueError, ensure
 
-__all__ = ["FLConfig", "History", "run_fedavg", "train_centralised", "DP_MODES"]
+__all__ = ["FLConfig", "History", "run_fedavg", "train_centralised", "DP_MODES", "LocalTrainer",
+           "client_weights", "make_accountant", "make_aggregator"]
 
 DP_MODES = ("none", "central", "local", "record")
-_LOCAL_NOISE_RANGE = 8.0  # secagg coordinate range in local mode: C * (1 + 8 z)
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ class FLConfig:
     sample_rate: float = 0.5
     clients_per_round: int | None = None  # set: fixed-size sampling instead of Poisson
     local_epochs: int = 1
+    max_local_steps: int | None = None  # cap on a client's SGD steps per round (not DP-SGD)
     batch_size: int = 16
     lr: float = 0.05
     server_lr: float = 1.0
@@ -76,7 +92,7 @@ class FLConfig:
     clip: float = 1.0
     delta: float = 1e-3
     target_epsilon: float | None = None
-    accountant: str = "rdp"
+    accountant: str = "pld"
     adaptive_clip: bool = False
     target_quantile: float = 0.5
     clip_lr: float = 0.2
@@ -88,6 +104,8 @@ class FLConfig:
         _positive_int("rounds", self.rounds)
         _positive_int("local-epochs", self.local_epochs)
         _positive_int("batch-size", self.batch_size)
+        if self.max_local_steps is not None:
+            _positive_int("max-local-steps", self.max_local_steps)
         ensure(0 < self.sample_rate <= 1, f"--sample-rate must be in (0, 1], got {self.sample_rate}")
         if self.clients_per_round is not None:
             _positive_int("clients-per-round", self.clients_per_round)
@@ -103,14 +121,18 @@ class FLConfig:
         ensure(self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier),
                f"--noise-multiplier must be >= 0, got {self.noise_multiplier}")
         if self.dp != "none":
-            ensure(self.noise_multiplier > 0, f"--dp {self.dp} needs --noise-multiplier > 0")
+            # z = 0 is allowed for central only: clipping without noise (no DP guarantee), the
+            # reference row that separates the cost of clipping from the cost of noise.
+            ensure(self.noise_multiplier > 0 or (self.dp == "central" and not self.adaptive_clip),
+                   f"--dp {self.dp} needs --noise-multiplier > 0")
         ensure(0 < self.delta < 1, f"--target-delta must be in (0, 1), got {self.delta}")
         if self.target_epsilon is not None:
             ensure(self.target_epsilon > 0, f"--target-epsilon must be > 0, got {self.target_epsilon}")
-        ensure(self.accountant in ("rdp", "pld"), "--accountant must be rdp or pld")
+        ensure(self.accountant in ("rdp", "pld"), "--accountant must be pld or rdp")
         ensure(not (self.accountant == "pld" and self.clients_per_round is not None
                     and self.dp in ("central", "local")),
-               "--accountant pld supports Poisson sampling only (drop --clients-per-round)")
+               "--accountant pld supports Poisson sampling only (drop --clients-per-round or"
+               " use --accountant rdp)")
         ensure(not self.adaptive_clip or self.dp == "central",
                "--adaptive-clip needs --dp central")
         ensure(0 < self.target_quantile < 1,
@@ -137,6 +159,7 @@ class History:
     epsilon: float | None = None
     accountant: str = "none"
     stopped: str = ""
+    released: int = 0
     refused: list[tuple[int, int]] = field(default_factory=list)
     model: torch.nn.Module | None = None
 
@@ -147,6 +170,7 @@ def _client_generator(seed: int, rnd: int, client: int) -> torch.Generator:
 
 
 def _make_global(data: TaskData, seed: int) -> torch.nn.Module:
+    """The task's model with initial weights fixed by ``seed``."""
     torch.manual_seed(seed)
     return data.make_model()
 
@@ -160,166 +184,192 @@ def train_centralised(data: TaskData, epochs: int, batch_size: int, lr: float,
     return model, data.evaluate(model)
 
 
-def run_fedavg(data: TaskData, cfg: FLConfig,
-               on_round: Callable[[dict[str, object]], None] | None = None) -> History:
-    """Run FedAvg rounds on ``data`` as ``cfg`` says; call ``on_round`` after each."""
-    population = len(data.clients)
-    fixed = cfg.clients_per_round is not None
-    if fixed:
-        ensure(cfg.clients_per_round <= population,
-               f"--clients-per-round {cfg.clients_per_round} exceeds --clients {population}")
-    model = _make_global(data, cfg.seed)
-    spec = state_spec(model.state_dict())
-    sizes = np.array([c[0].shape[0] for c in data.clients], dtype=np.float64)
+def client_weights(sizes: np.ndarray, cfg: FLConfig, expected: float) -> tuple[np.ndarray, float]:
+    """FedAvg weights w_i = min(n_i / n_cap, 1) and the fixed denominator D of client-level DP."""
     cap = sizes.max() if cfg.dp not in ("central", "local") else float(np.median(sizes))
     weights = np.minimum(sizes / cap, 1.0)
-    expected = cfg.clients_per_round if fixed else cfg.sample_rate * population
-    denominator = expected / population * weights.sum() * (1.0 - cfg.dropout)
-    clip = AdaptiveClip(cfg.clip, cfg.target_quantile, cfg.clip_lr)
-    z_updates = cfg.noise_multiplier
-    # Andrew et al. use sigma_b = m/20; small cohorts need sigma_b > z/2, so take at least z.
-    bit_std = max(expected / 20.0, cfg.noise_multiplier)
-    if cfg.adaptive_clip:
-        z_updates = split_noise_multiplier(cfg.noise_multiplier, bit_std)
+    denominator = expected / sizes.size * weights.sum() * (1.0 - cfg.dropout)
+    return weights, float(denominator)
 
-    client_acc = record_acc = None
-    participations = np.zeros(population, dtype=np.int64)
-    if cfg.dp in ("central", "local"):
-        client_acc = ClientAccountant(cfg.noise_multiplier, "fixed" if fixed else "poisson",
-                                      cfg.delta, cfg.accountant, rate=cfg.sample_rate,
-                                      population=population, sample_size=cfg.clients_per_round)
-    elif cfg.dp == "record":
-        record_acc = RecordAccountant(
+
+@dataclass(frozen=True)
+class LocalTrainer:
+    """Trains a copy of the global model on one client's data and returns the flat update."""
+
+    data: TaskData
+    cfg: FLConfig
+
+    def train(self, model: torch.nn.Module, client: int, rnd: int,
+              global_state: dict[str, torch.Tensor]) -> np.ndarray:
+        """``trained - global`` for ``client`` in round ``rnd`` (SGD, or DP-SGD in record mode)."""
+        cfg = self.cfg
+        local = copy.deepcopy(model)
+        x, y = self.data.clients[client]
+        if cfg.dp == "record":
+            local_dp_sgd(local, self.data.loss_fn, x, y, epochs=cfg.local_epochs,
+                         batch_size=cfg.batch_size, lr=cfg.lr, clip=cfg.clip,
+                         noise_multiplier=cfg.noise_multiplier)
+        else:
+            # Local shuffles are not a privacy mechanism, so they may follow --seed.
+            local_sgd(local, self.data.loss_fn, x, y, epochs=cfg.local_epochs,
+                      batch_size=cfg.batch_size, lr=cfg.lr,
+                      generator=_client_generator(cfg.seed, rnd, client),
+                      max_steps=cfg.max_local_steps)
+        return model_delta(local.state_dict(), global_state, state_spec(global_state))
+
+
+def make_accountant(cfg: FLConfig, sizes: np.ndarray
+                    ) -> ClientAccountant | RecordAccountant | None:
+    """The accountant that matches ``cfg``'s DP mode and sampling (None without DP)."""
+    if cfg.dp in ("central", "local") and cfg.noise_multiplier > 0:
+        fixed = cfg.clients_per_round is not None
+        return ClientAccountant(cfg.noise_multiplier, "fixed" if fixed else "poisson", cfg.delta,
+                                cfg.accountant, rate=cfg.sample_rate, population=int(sizes.size),
+                                sample_size=cfg.clients_per_round)
+    if cfg.dp == "record":
+        return RecordAccountant(
             cfg.noise_multiplier, cfg.delta,
             tuple(min(1.0, cfg.batch_size / n) for n in sizes),
             tuple(cfg.local_epochs * dp_sgd_steps_per_epoch(int(n), cfg.batch_size)
                   for n in sizes), cfg.accountant)
-    history = History(data.metric)
-    history.accountant = (client_acc or record_acc).describe() if (client_acc or record_acc) \
-        else "no differential privacy"
+    return None
 
-    def epsilon_after(rnd: int, parts: np.ndarray) -> float | None:
-        if client_acc is not None:
-            return client_acc.epsilon(rnd)
-        if record_acc is not None:
-            return record_acc.epsilon(parts.tolist())
-        return None
 
-    if cfg.target_epsilon is not None and cfg.dp != "none":
-        first = epsilon_after(1, np.ones(population, dtype=np.int64))
+def make_aggregator(cfg: FLConfig, expected: float) -> Aggregator:
+    """Plaintext or secure sum, wrapped in central DP noise when ``cfg.dp == "central"``."""
+    inner: Aggregator = (SecureSum(cfg.graph, cfg.bits, cfg.dropout, cfg.seed) if cfg.secure
+                         else PlaintextSum(cfg.dropout, cfg.seed))
+    if cfg.dp != "central" or cfg.noise_multiplier == 0:
+        return inner
+    multipliers = {"update": cfg.noise_multiplier}
+    if cfg.adaptive_clip:
+        # Andrew et al. use sigma_b = m/20; small cohorts need sigma_b > z/2, so take at least z.
+        bit_std = max(expected / 20.0, cfg.noise_multiplier)
+        multipliers = {"update": split_noise_multiplier(cfg.noise_multiplier, bit_std),
+                       # the count coordinate is +-C (sensitivity C); its noise std is sigma_b * 2C
+                       "unclipped_count": 2.0 * bit_std}
+    return CentralGaussian(inner, multipliers)
+
+
+def _round_record(rnd: int, metrics: dict[str, float], metric: str, epsilon: float | None,
+                  clip: float, seconds: float, agg: Aggregate | None, error: str,
+                  cohort: dict[str, int] | None) -> dict[str, object]:
+    """What a round publishes. ``cohort`` (sizes) and ``agg.private`` are data-dependent and
+    appear only in runs without DP; with DP a round publishes the metric on held-out data, the
+    epsilon, the (noise-derived) clip, timing, whether it was released, and public figures."""
+    record: dict[str, object] = {
+        "round": rnd, "metric": metrics.get(metric), "loss": metrics.get("loss"),
+        "metrics": metrics, "epsilon": epsilon, "released": agg is not None, "clip": clip,
+        "seconds": seconds, "error": error,
+    }
+    if agg is not None:
+        record["secagg_seconds"] = agg.seconds
+        record.update(agg.public)
+    if cohort is not None:
+        record.update(cohort)
+        if agg is not None:
+            record.update(agg.private)
+    return record
+
+
+def run_fedavg(data: TaskData, cfg: FLConfig,
+               on_round: Callable[[dict[str, object]], None] | None = None,
+               aggregator: Aggregator | None = None) -> History:
+    """Run FedAvg rounds on ``data`` as ``cfg`` says; call ``on_round`` after each.
+
+    A composition of: a secret ``CohortSampler``, a ``LocalTrainer``, a ``ClipEncoder``, an
+    ``Aggregator`` (``make_aggregator(cfg)`` unless one is given), a ``Ledger`` and
+    ``_round_record``. A round whose aggregation aborts leaves the model (and server momentum)
+    as it was and is not charged. Raises SecAggValueError if every round aborted.
+    """
+    population = len(data.clients)
+    sampler = CohortSampler(population, rate=None if cfg.clients_per_round else cfg.sample_rate,
+                            size=cfg.clients_per_round)
+    model = _make_global(data, cfg.seed)
+    spec = state_spec(model.state_dict())
+    sizes = np.array([c[0].shape[0] for c in data.clients], dtype=np.float64)
+    weights, denominator = client_weights(sizes, cfg, sampler.expected)
+    clip = AdaptiveClip(cfg.clip, cfg.target_quantile, cfg.clip_lr)
+    encoder = ClipEncoder(cfg.dp, spec.size, cfg.noise_multiplier, cfg.adaptive_clip,
+                          cfg.coord_clip)
+    aggregator = make_aggregator(cfg, sampler.expected) if aggregator is None else aggregator
+    ledger = Ledger(make_accountant(cfg, sizes), population)
+    trainer = LocalTrainer(data, cfg)
+    private = cfg.dp != "none"
+    history = History(data.metric, accountant=ledger.describe())
+
+    if cfg.target_epsilon is not None and private:
+        first = ledger.peek(np.arange(population))
         if first is not None and first > cfg.target_epsilon:
             raise SecAggValueError(f"--target-epsilon {cfg.target_epsilon:g} is already exceeded by"
                                    f" one round (epsilon {first:.3g} at delta {cfg.delta:g})")
 
     velocity = np.zeros(spec.size, dtype=np.float64)
-    epsilon = 0.0 if cfg.dp != "none" else None
+    first_error = ""
     for rnd in range(1, cfg.rounds + 1):
         start = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, 7, rnd])
-        if fixed:
-            sampled = np.sort(rng.choice(population, size=cfg.clients_per_round, replace=False))
-        else:
-            sampled = np.flatnonzero(rng.random(population) < cfg.sample_rate)
-        parts_next = participations.copy()
-        parts_next[sampled] += 1
-        if cfg.target_epsilon is not None and cfg.dp != "none":
-            would = epsilon_after(rnd, parts_next)
+        cohort = sampler.draw()
+        if cfg.target_epsilon is not None and private:
+            would = ledger.peek(cohort)
             if would is not None and would > cfg.target_epsilon:
                 history.stopped = (f"stopped before round {rnd}: epsilon would reach {would:.3f}"
                                    f" > target {cfg.target_epsilon:g}")
                 break
-        participations = parts_next
         global_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        global_vec = flatten_state(global_state, spec)
         current_clip = clip.clip
-        rows, row_weights, senders, unclipped = [], [], [], 0
-        for i in sampled.tolist():
-            local = copy.deepcopy(model)
-            x, y = data.clients[i]
-            gen = _client_generator(cfg.seed, rnd, i)
-            if cfg.dp == "record":
-                local_dp_sgd(local, data.loss_fn, x, y, epochs=cfg.local_epochs,
-                             batch_size=cfg.batch_size, lr=cfg.lr, clip=cfg.clip,
-                             noise_multiplier=cfg.noise_multiplier, generator=gen)
-            else:
-                local_sgd(local, data.loss_fn, x, y, epochs=cfg.local_epochs,
-                          batch_size=cfg.batch_size, lr=cfg.lr, generator=gen)
-            delta = model_delta(local.state_dict(), global_state, spec)
+        ctx = encoder.context(rnd, current_clip)
+        rows, senders = [], []
+        for i in cohort.tolist():
+            delta = trainer.train(model, i, rnd, global_state)
             if not np.all(np.isfinite(delta)):
                 warnings.warn(f"round {rnd}: client {i} sent an update with NaN or infinity;"
-                              f" refused before encoding", RuntimeWarning, stacklevel=2)
-                history.refused.append((rnd, i))
-                continue
-            if cfg.dp in ("central", "local"):
-                delta, norm = clip_l2(delta, current_clip)
-                unclipped += int(norm <= current_clip)
-                if cfg.dp == "local":
-                    delta = delta + noise.gaussian(delta.size, cfg.noise_multiplier * current_clip)
-                if cfg.adaptive_clip:
-                    bit = 1.0 if norm <= current_clip else 0.0
-                    delta = np.append(delta, (bit - 0.5) * 2.0 * current_clip)
-            rows.append(delta)
-            row_weights.append(weights[i])
+                              f" {'zeroed' if private else 'refused'} before encoding",
+                              RuntimeWarning, stacklevel=2)
+                if not private:
+                    history.refused.append((rnd, i))
+                    continue
+                # Under DP a refusal would be an un-noised statistic: the client sends zeros.
+                delta = np.zeros_like(delta)
+            rows.append(encoder.encode(delta, current_clip))
             senders.append(i)
-
-        if cfg.dp == "central":
-            coord = current_clip
-        elif cfg.dp == "local":
-            coord = current_clip * (1.0 + _LOCAL_NOISE_RANGE * cfg.noise_multiplier)
-        else:
-            coord = cfg.coord_clip
-        width = spec.size + (1 if cfg.adaptive_clip else 0)
-        stage = str(rng.choice(DROPOUT_STAGES)) if cfg.dropout > 0 else "masked"
-        agg = None
-        error = ""
-        if rows:
-            try:
-                agg = aggregate(np.stack(rows), np.asarray(row_weights), secure=cfg.secure,
-                                clip=coord, graph=cfg.graph, bits=cfg.bits, dropout=cfg.dropout,
-                                dropout_stage=stage, seed=int(rng.integers(2**31)))
-            except SecAggError as exc:  # the protocol aborted this round: carry on without it
-                error = f"aggregation aborted: {exc}"
-        total = agg.sum if agg is not None else np.zeros(width)
-        survivors = [senders[j] for j in agg.survivors] if agg is not None else []
-        update = None
-        if cfg.dp in ("central", "local"):
-            bits_sum = 0.0
-            if cfg.adaptive_clip:
-                bits_sum, total = float(total[-1]), total[:-1]
-            if cfg.dp == "central":
-                total = total + noise.gaussian(spec.size, z_updates * current_clip)
-                if cfg.adaptive_clip:
-                    bits_sum += float(noise.gaussian(1, bit_std * 2.0 * current_clip)[0])
-            update = total / denominator
-            if cfg.adaptive_clip:
-                fraction = min(1.0, max(0.0, bits_sum / (2.0 * current_clip) / denominator + 0.5))
+        agg, error = None, ""
+        try:
+            agg = aggregator.aggregate(np.array(rows).reshape(len(rows), ctx.width),
+                                       weights[senders], ctx)
+        except AggregationAborted as exc:
+            error = f"aggregation aborted: {exc}" if not private else "aggregation aborted"
+            first_error = first_error or str(exc)
+        epsilon = ledger.epsilon
+        if agg is not None:
+            epsilon = ledger.charge(np.asarray(senders, dtype=np.int64))
+            total, fraction = encoder.decode(agg.sum, current_clip, denominator)
+            if encoder.clips:
+                update = total / denominator
+            else:
+                update = total / agg.weight_sum if agg.weight_sum > 0 else np.zeros_like(total)
+            if fraction is not None:
                 clip = clip.updated(fraction)
-        elif agg is not None and agg.weight_sum > 0:
-            update = total / agg.weight_sum
-        if update is not None:
             velocity = cfg.server_momentum * velocity + update
-            new_state = unflatten_state(global_vec + cfg.server_lr * velocity, spec, global_state)
-            model.load_state_dict(new_state)
+            vec = flatten_state(global_state, spec) + cfg.server_lr * velocity
+            model.load_state_dict(unflatten_state(vec, spec, global_state))
+            history.released += 1
         metrics = data.evaluate(model)
-        epsilon = epsilon_after(rnd, participations)
-        record = {
-            "round": rnd, "metric": metrics.get(data.metric), "loss": metrics.get("loss"),
-            "metrics": metrics, "epsilon": epsilon, "sampled": int(sampled.size),
-            "refused": int(sampled.size - len(rows)), "took_part": len(survivors),
-            "dropped": len(rows) - len(survivors), "clip": current_clip,
-            "clipped_coordinates": agg.clipped if agg is not None else 0,
-            "secagg_seconds": agg.seconds if agg is not None else 0.0,
-            "seconds": time.perf_counter() - start, "error": error,
-        }
-        if agg is not None and agg.secure:
-            record.update(k=agg.k, t=agg.t, bits=agg.bits, quantisation_error=agg.max_abs_error,
-                          upload_bytes_per_client=agg.upload_bytes_per_client)
-        if cfg.adaptive_clip:
-            record["unclipped_fraction_true"] = unclipped / max(len(rows), 1)
+        cohort_sizes = None if private else {
+            "sampled": int(cohort.size), "refused": int(cohort.size - len(rows)),
+            "took_part": len(agg.survivors) if agg is not None else 0,
+            "dropped": len(rows) - len(agg.survivors) if agg is not None else 0}
+        record = _round_record(rnd, metrics, data.metric, epsilon, current_clip,
+                               time.perf_counter() - start, agg, error, cohort_sizes)
         history.rounds.append(record)
         if on_round is not None:
             on_round(record)
+    if history.rounds and history.released == 0:
+        # Under DP the reason can name cohort sizes, which are not released.
+        why = (first_error if not private else
+               "reasons withheld under DP (they depend on cohort sizes); --dp none shows them")
+        raise SecAggValueError(f"every round aborted ({len(history.rounds)} of"
+                               f" {len(history.rounds)}), nothing was trained: {why}")
     history.final = data.evaluate(model)
-    history.epsilon = epsilon
+    history.epsilon = ledger.epsilon
     history.model = model
     return history

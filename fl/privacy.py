@@ -1,6 +1,10 @@
 """Client-level and record-level differential privacy: clipping and accounting.
 
-Accounting uses Google's ``dp-accounting`` (RDP by default, PLD on request):
+Accounting uses Google's ``dp-accounting``: PLD by default (12 to 25 % tighter than RDP on
+these runs), RDP on request (and for fixed-size sampling, which the PLD accountant lacks).
+The library's warnings are never silenced. Only released rounds are charged: a round whose
+aggregation aborted released nothing and is not composed. Sampling is secret (``fl.sampling``),
+which is what the ``PoissonSampled`` amplification below needs:
 
 - client level, Poisson sampling with rate q: each round is
   ``PoissonSampledDpEvent(q, GaussianDpEvent(z))`` under add-or-remove-one-client;
@@ -18,16 +22,15 @@ Accounting uses Google's ``dp-accounting`` (RDP by default, PLD on request):
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import dp_accounting
 import numpy as np
 from dp_accounting import dp_event
 from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.rdp import rdp_privacy_accountant
 
 from secagg.errors import ensure
@@ -41,9 +44,12 @@ __all__ = [
     "RecordAccountant",
     "AdaptiveClip",
     "split_noise_multiplier",
+    "membership_tpr_bound",
+    "Ledger",
 ]
 
 _REL = dp_accounting.NeighboringRelation
+_PLD_INTERVAL = 1e-4  # dp-accounting's PLDAccountant default discretisation
 
 
 def clip_l2(vector: np.ndarray, clip: float) -> tuple[np.ndarray, float]:
@@ -83,59 +89,94 @@ def record_steps_event(noise_multiplier: float, rate: float, steps: int) -> dp_e
         dp_event.PoissonSampledDpEvent(rate, dp_event.GaussianDpEvent(noise_multiplier)), steps)
 
 
-@contextlib.contextmanager
-def _quiet_absl() -> Iterator[None]:
-    """Silence dp-accounting's per-order convergence warnings (those orders are just skipped)."""
-    log = logging.getLogger("absl")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
-def epsilon_of(event: dp_event.DpEvent, delta: float, accountant: str = "rdp",
+def epsilon_of(event: dp_event.DpEvent, delta: float, accountant: str = "pld",
                relation: dp_accounting.NeighboringRelation = _REL.ADD_OR_REMOVE_ONE) -> float:
-    """Epsilon at ``delta`` of ``event`` with dp-accounting's RDP or PLD accountant."""
+    """Epsilon at ``delta`` of ``event`` with dp-accounting's PLD or RDP accountant.
+
+    dp-accounting's own warnings (for example RDP orders it skips) are left to reach the user.
+    """
     ensure(0 < delta < 1, f"delta must be in (0, 1), got {delta}")
     if accountant == "rdp":
         acc = rdp_privacy_accountant.RdpAccountant(neighboring_relation=relation)
     else:
-        ensure(accountant == "pld", f"accountant must be 'rdp' or 'pld', got {accountant!r}")
+        ensure(accountant == "pld", f"accountant must be 'pld' or 'rdp', got {accountant!r}")
         ensure(relation == _REL.ADD_OR_REMOVE_ONE,
                "the PLD accountant here supports Poisson sampling only; use --accountant rdp")
         acc = pld_privacy_accountant.PLDAccountant(neighboring_relation=relation)
-    with _quiet_absl():
-        acc.compose(event)
-        return float(acc.get_epsilon(delta))
+    acc.compose(event)
+    return float(acc.get_epsilon(delta))
+
+
+class _PldChain:
+    """PLDs of t compositions of one fixed PLD, built from the PLD of t - 1 when it is known.
+
+    Charging round r onto the PLD of rounds 1..r-1 costs one convolution, where rebuilding
+    ``SelfComposed(event, r)`` from scratch every round costs a self-composition each time.
+    A jump to a count with no predecessor (a first query at t = 1000) self-composes once.
+    """
+
+    def __init__(self, one: pld_lib.PrivacyLossDistribution) -> None:
+        self._plds: dict[int, pld_lib.PrivacyLossDistribution] = {1: one}
+        self._eps: dict[tuple[int, float], float] = {}
+
+    def _pld(self, times: int) -> pld_lib.PrivacyLossDistribution:
+        if times not in self._plds:
+            before = self._plds.get(times - 1)
+            self._plds[times] = (before.compose(self._plds[1]) if before is not None
+                                 else self._plds[1].self_compose(times))
+            if times - 2 > 1:  # counts only grow: keep the base and the last two
+                self._plds.pop(times - 2, None)
+        return self._plds[times]
+
+    def epsilon(self, times: int, delta: float) -> float:
+        """Epsilon at ``delta`` after ``times`` compositions (0 for none)."""
+        if times <= 0:
+            return 0.0
+        key = (times, delta)
+        if key not in self._eps:
+            self._eps[key] = float(self._pld(times).get_epsilon_for_delta(delta))
+        return self._eps[key]
+
+
+def _poisson_gaussian_pld(noise_multiplier: float, rate: float, steps: int = 1
+                          ) -> pld_lib.PrivacyLossDistribution:
+    """PLD of ``steps`` Poisson-subsampled Gaussian steps, as dp-accounting's PLDAccountant builds it."""
+    one = pld_lib.from_gaussian_mechanism(noise_multiplier, sampling_prob=rate,
+                                          value_discretization_interval=_PLD_INTERVAL)
+    return one if steps == 1 else one.self_compose(steps)
 
 
 @dataclass(frozen=True)
 class ClientAccountant:
-    """Client-level epsilon after r rounds of DP-FedAvg with the sampling actually used."""
+    """Client-level epsilon after r released rounds of DP-FedAvg with the sampling actually used."""
 
     noise_multiplier: float
     sampling: str
     delta: float
-    accountant: str = "rdp"
+    accountant: str = "pld"
     rate: float | None = None
     population: int | None = None
     sample_size: int | None = None
+    _chain: list[_PldChain] = field(default_factory=list, compare=False, repr=False)
 
     def describe(self) -> str:
         """One line naming the event and neighbouring relation used."""
         if self.sampling == "poisson":
-            return (f"client-level, Poisson sampling q={self.rate:g}, Gaussian z={self.noise_multiplier:g},"
-                    f" add/remove-one-client, {self.accountant.upper()}")
-        return (f"client-level, fixed-size sampling {self.sample_size} of {self.population} without"
-                f" replacement, Gaussian z={self.noise_multiplier:g} (z/2 per replace-one"
+            return (f"client-level, secret Poisson sampling q={self.rate:g}, Gaussian"
+                    f" z={self.noise_multiplier:g}, add/remove-one-client, {self.accountant.upper()}")
+        return (f"client-level, secret fixed-size sampling {self.sample_size} of {self.population}"
+                f" without replacement, Gaussian z={self.noise_multiplier:g} (z/2 per replace-one"
                 f" sensitivity 2C), replace-one-client, {self.accountant.upper()}")
 
     def epsilon(self, rounds: int) -> float:
-        """Epsilon at ``delta`` after ``rounds`` rounds."""
+        """Epsilon at ``delta`` after ``rounds`` released rounds (PLD composed incrementally)."""
         if rounds <= 0:
             return 0.0
+        if self.accountant == "pld" and self.sampling == "poisson":
+            if not self._chain:
+                self._chain.append(_PldChain(_poisson_gaussian_pld(self.noise_multiplier,
+                                                                   float(self.rate))))
+            return self._chain[0].epsilon(rounds, self.delta)
         event, rel = client_round_event(self.noise_multiplier, self.sampling, rate=self.rate,
                                         population=self.population,
                                         sample_size=self.sample_size)
@@ -145,33 +186,52 @@ class ClientAccountant:
 
 @dataclass(frozen=True)
 class RecordAccountant:
-    """Record-level epsilon: the worst client's composition of its own DP-SGD steps."""
+    """Record-level epsilon: the worst client's composition of its own DP-SGD steps.
+
+    With PLD each (batch rate, steps per round) pair keeps a chain of PLDs, one per number
+    of rounds taken part in, so a new round costs one composition per pair that moved.
+    """
 
     noise_multiplier: float
     delta: float
     rates: tuple[float, ...]
     steps_per_round: tuple[int, ...]
-    accountant: str = "rdp"
+    accountant: str = "pld"
+    _chains: dict[tuple[float, int], _PldChain] = field(default_factory=dict, compare=False,
+                                                        repr=False)
+    _rdp: dict[tuple[float, int], float] = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> str:
         """One line naming the event and neighbouring relation used."""
-        return (f"record-level DP-SGD, Poisson batches per client, Gaussian"
+        return (f"record-level DP-SGD, secret Poisson batches per client, Gaussian"
                 f" z={self.noise_multiplier:g}, add/remove-one-record, composed over each client's"
-                f" own steps (max over clients), {self.accountant.upper()}")
+                f" own steps in released rounds (max over clients), {self.accountant.upper()}")
+
+    def _client_epsilon(self, rate: float, steps: int, times: int) -> float:
+        if self.accountant == "pld":
+            key = (rate, steps)
+            if key not in self._chains:
+                self._chains[key] = _PldChain(_poisson_gaussian_pld(self.noise_multiplier, rate,
+                                                                    steps))
+            return self._chains[key].epsilon(times, self.delta)
+        total = (rate, steps * times)
+        if total not in self._rdp:
+            self._rdp[total] = epsilon_of(record_steps_event(self.noise_multiplier, rate,
+                                                             steps * times), self.delta, "rdp")
+        return self._rdp[total]
 
     def epsilon(self, participations: Sequence[int]) -> float:
         """Max over clients of epsilon after each took part ``participations[i]`` times."""
-        cache: dict[tuple[float, int], float] = {}
-        worst = 0.0
-        for rate, steps, times in zip(self.rates, self.steps_per_round, participations, strict=False):
-            total = steps * int(times)
-            if total == 0:
-                continue
-            key = (rate, total)
-            if key not in cache:
-                cache[key] = epsilon_of(record_steps_event(self.noise_multiplier, rate, total),
-                                        self.delta, self.accountant)
-            worst = max(worst, cache[key])
+        # Epsilon grows with the batch rate and with the total steps, so a client whose rate
+        # and total are both no larger than another's cannot be the worst: skip it (exact).
+        clients = sorted({(rate, steps * int(times), steps, int(times)) for rate, steps, times
+                          in zip(self.rates, self.steps_per_round, participations, strict=False)
+                          if int(times) > 0}, reverse=True)
+        worst, most = 0.0, -1
+        for rate, total, steps, times in clients:  # by rate, highest first
+            if total > most:
+                worst = max(worst, self._client_epsilon(rate, steps, times))
+                most = total
         return worst
 
 
@@ -194,3 +254,63 @@ class AdaptiveClip:
         """Next clip after a round where ``unclipped_fraction`` of updates had norm <= clip."""
         step = math.exp(-self.learning_rate * (unclipped_fraction - self.target_quantile))
         return AdaptiveClip(self.clip * step, self.target_quantile, self.learning_rate)
+
+
+def membership_tpr_bound(epsilon: float, delta: float, fpr: float = 1e-3) -> float:
+    """Largest true-positive rate at false-positive rate ``fpr`` that (epsilon, delta)-DP allows.
+
+    Any membership test against an (epsilon, delta)-DP mechanism has
+    TPR <= min(e^eps * FPR + delta, 1 - e^-eps * (1 - delta - FPR)) (Kairouz, Oh and Viswanath
+    2015, the hypothesis-testing region of (epsilon, delta)-DP); capped at 1.
+    """
+    ensure(epsilon >= 0 and 0 <= delta < 1 and 0 <= fpr <= 1,
+           f"need epsilon >= 0, delta in [0, 1), fpr in [0, 1]; got {epsilon}, {delta}, {fpr}")
+    if math.isinf(epsilon):
+        return 1.0
+    first = math.exp(epsilon) * fpr + delta
+    second = 1.0 - math.exp(-epsilon) * (1.0 - delta - fpr)
+    return float(min(1.0, first, second))
+
+
+class Ledger:
+    """Charges released rounds to an accountant and answers "what if one more?".
+
+    Client level: each released round is one composition. Record level: each client that
+    sent an update in a released round has its DP-SGD steps of that round composed. A round
+    that aborted released nothing and is never charged.
+    """
+
+    def __init__(self, accountant: ClientAccountant | RecordAccountant | None,
+                 population: int) -> None:
+        self.accountant = accountant
+        self.rounds = 0
+        self.participations = np.zeros(population, dtype=np.int64)
+
+    def describe(self) -> str:
+        """The accountant's one-line description, or that there is no DP."""
+        return self.accountant.describe() if self.accountant is not None \
+            else "no differential privacy (no noise: clipping alone gives no guarantee)"
+
+    def _epsilon(self, rounds: int, participations: np.ndarray) -> float | None:
+        if isinstance(self.accountant, ClientAccountant):
+            return self.accountant.epsilon(rounds)
+        if isinstance(self.accountant, RecordAccountant):
+            return self.accountant.epsilon(participations.tolist())
+        return None
+
+    @property
+    def epsilon(self) -> float | None:
+        """Epsilon spent so far (None without DP)."""
+        return self._epsilon(self.rounds, self.participations)
+
+    def peek(self, participants: np.ndarray) -> float | None:
+        """Epsilon if a round with ``participants`` (client indices) were released now."""
+        parts = self.participations.copy()
+        parts[participants] += 1
+        return self._epsilon(self.rounds + 1, parts)
+
+    def charge(self, participants: np.ndarray) -> float | None:
+        """Record a released round with ``participants``; return the epsilon spent so far."""
+        self.rounds += 1
+        self.participations[participants] += 1
+        return self.epsilon

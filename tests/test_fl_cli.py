@@ -48,7 +48,7 @@ def test_tiny_run_writes_summary_and_plot(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     code = main(["train", "--task", "hospitals", "--clients", "6", "--rounds", "2",
                  "--sample-rate", "1.0", "--dp", "central", "--noise-multiplier", "1.0",
-                 "--out", str(out), "--json"])
+                 "--adaptive-clip", "--out", str(out), "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     on_disk = json.loads((out / "summary.json").read_text())
@@ -56,4 +56,31 @@ def test_tiny_run_writes_summary_and_plot(tmp_path, capsys) -> None:
         assert key in summary and key in on_disk
     assert set(summary["baselines"]) == {"centralised", "plaintext_fedavg"}
     assert summary["metric"] == "accuracy" and summary["epsilon"] > 0
+    assert summary["accountant"] == "pld" and "PLD" in summary["accounting"]
+    assert summary["clients"] == 6 and summary["privacy"]["sampling"].startswith("secret")
     assert (out / "training.png").stat().st_size > 1000
+
+
+def test_dp_summary_holds_no_unnoised_statistic_of_client_data(tmp_path, capsys) -> None:
+    code = main(["train", "--task", "hospitals", "--clients", "6", "--rounds", "2",
+                 "--sample-rate", "1.0", "--dp", "central", "--noise-multiplier", "1.0",
+                 "--adaptive-clip", "--dropout", "0.2", "--no-baselines", "--out",
+                 str(tmp_path), "--json"])
+    assert code == 0
+    text = capsys.readouterr()
+    summary = json.loads(text.out)
+    leaks = {"sampled", "took_part", "dropped", "refused", "unclipped_fraction_true", "k", "t",
+             "quantisation_error", "clipped_coordinates", "upload_bytes_per_client"}
+    for record in summary["history"]:
+        assert not leaks & set(record), leaks & set(record)
+    assert not {"refused_updates", "secagg", "max_quantisation_error"} & set(summary)
+    assert "clients" not in text.err.replace("6 clients", "")  # no cohort size per round
+
+
+@pytest.mark.parametrize("argv", [["--clients", "1"], ["--clients", "3", "--dropout", "0.9"]])
+def test_every_round_aborted_exits_2(argv, capsys, tmp_path) -> None:
+    code = main(["train", "--task", "hospitals", "--rounds", "2", "--no-baselines", "--dp", "none",
+                 *argv, "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fl: error: every round aborted")

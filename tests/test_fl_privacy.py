@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import math
+
 import numpy as np
 import pytest
 from dp_accounting import NeighboringRelation, dp_event
 from dp_accounting.pld import pld_privacy_accountant
+from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.rdp import rdp_privacy_accountant
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +21,9 @@ from fl.privacy import (
     ClientAccountant,
     RecordAccountant,
     clip_l2,
+    epsilon_of,
+    membership_tpr_bound,
+    record_steps_event,
     split_noise_multiplier,
 )
 from secagg.prg import keystream
@@ -44,7 +51,7 @@ def _rdp(event: dp_event.DpEvent, delta: float,
 
 
 def test_poisson_accountant_equals_dp_accounting() -> None:
-    acc = ClientAccountant(1.1, "poisson", 1e-5, rate=0.01)
+    acc = ClientAccountant(1.1, "poisson", 1e-5, accountant="rdp", rate=0.01)
     expected = _rdp(dp_event.SelfComposedDpEvent(
         dp_event.PoissonSampledDpEvent(0.01, dp_event.GaussianDpEvent(1.1)), 1000), 1e-5)
     assert acc.epsilon(1000) == pytest.approx(expected, rel=1e-12)
@@ -57,16 +64,19 @@ def test_poisson_accountant_equals_dp_accounting() -> None:
 
 
 def test_pld_accountant_equals_dp_accounting() -> None:
-    acc = ClientAccountant(1.0, "poisson", 1e-3, accountant="pld", rate=0.5)
+    acc = ClientAccountant(1.0, "poisson", 1e-3, accountant="pld", rate=0.2)
     pld = pld_privacy_accountant.PLDAccountant()
     pld.compose(dp_event.SelfComposedDpEvent(
-        dp_event.PoissonSampledDpEvent(0.5, dp_event.GaussianDpEvent(1.0)), 20))
-    assert acc.epsilon(20) == pytest.approx(pld.get_epsilon(1e-3), rel=1e-9)
-    assert "PLD" in acc.describe()
+        dp_event.PoissonSampledDpEvent(0.2, dp_event.GaussianDpEvent(1.0)), 8))
+    # Composed one round at a time, as the run charges them: the same PLD up to discretisation.
+    for r in range(1, 8):
+        acc.epsilon(r)
+    assert acc.epsilon(8) == pytest.approx(pld.get_epsilon(1e-3), rel=1e-3)
+    assert "PLD" in acc.describe() and "secret Poisson" in acc.describe()
 
 
 def test_fixed_size_sampling_uses_replace_one_with_half_the_multiplier() -> None:
-    acc = ClientAccountant(2.0, "fixed", 1e-3, population=100, sample_size=10)
+    acc = ClientAccountant(2.0, "fixed", 1e-3, accountant="rdp", population=100, sample_size=10)
     expected = _rdp(dp_event.SelfComposedDpEvent(dp_event.SampledWithoutReplacementDpEvent(
         100, 10, dp_event.GaussianDpEvent(1.0)), 30), 1e-3, NeighboringRelation.REPLACE_ONE)
     assert acc.epsilon(30) == pytest.approx(expected, rel=1e-12)
@@ -74,7 +84,7 @@ def test_fixed_size_sampling_uses_replace_one_with_half_the_multiplier() -> None
 
 
 def test_record_accountant_is_the_worst_clients_composition() -> None:
-    acc = RecordAccountant(1.0, 1e-5, rates=(0.1, 0.5), steps_per_round=(10, 2))
+    acc = RecordAccountant(1.0, 1e-5, rates=(0.1, 0.5), steps_per_round=(10, 2), accountant="rdp")
     eps = acc.epsilon([3, 3])
     each = [_rdp(dp_event.SelfComposedDpEvent(dp_event.PoissonSampledDpEvent(
         q, dp_event.GaussianDpEvent(1.0)), s * 3), 1e-5) for q, s in ((0.1, 10), (0.5, 2))]
@@ -121,3 +131,46 @@ def test_noise_comes_from_the_chacha20_keystream(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(noise.os, "urandom", fake_urandom)
     assert np.array_equal(noise.gaussian(5, 3.0), noise.gaussian_from_key(key, 5, 3.0))
     assert calls == [32]
+
+
+def test_dp_accounting_warnings_reach_the_user(caplog: pytest.LogCaptureFixture) -> None:
+    # At z=0.7, q=0.5 RDP skips low orders that fail to converge and says so; we do not hide it.
+    event = dp_event.SelfComposedDpEvent(
+        dp_event.PoissonSampledDpEvent(0.5, dp_event.GaussianDpEvent(0.7)), 10)
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        epsilon_of(event, 1e-3, "rdp")
+    assert any("Excluding this order" in r.getMessage() for r in caplog.records)
+
+
+def test_pld_is_the_default_and_tighter_than_rdp() -> None:
+    pld = ClientAccountant(1.0, "poisson", 1e-3, rate=0.3)
+    rdp = ClientAccountant(1.0, "poisson", 1e-3, accountant="rdp", rate=0.3)
+    assert pld.accountant == "pld" and RecordAccountant(1.0, 1e-3, (0.1,), (1,)).accountant == "pld"
+    assert pld.epsilon(3) < rdp.epsilon(3)
+
+
+def test_record_level_pld_composes_incrementally(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[float] = []
+    real = pld_lib.from_gaussian_mechanism
+
+    def counting(*args, **kwargs):
+        built.append(kwargs.get("sampling_prob", 1.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pld_lib, "from_gaussian_mechanism", counting)
+    acc = RecordAccountant(2.0, 1e-5, rates=(0.1, 0.1, 0.3), steps_per_round=(2, 2, 1))
+    eps = [acc.epsilon([r, r, r]) for r in range(1, 5)]
+    # One base PLD per (rate, steps) pair for the whole run, not one per client per round.
+    assert len(built) == 2
+    assert eps == sorted(eps) and eps[0] > 0
+    full = pld_privacy_accountant.PLDAccountant()
+    full.compose(record_steps_event(2.0, 0.1, 8))
+    assert acc.epsilon([4, 4, 0]) == pytest.approx(full.get_epsilon(1e-5), rel=1e-3)
+
+
+def test_membership_bound_follows_the_dp_hypothesis_region() -> None:
+    assert membership_tpr_bound(0.0, 0.0, 1e-3) == pytest.approx(1e-3)  # no better than chance
+    assert membership_tpr_bound(1.0, 1e-5, 1e-3) == pytest.approx(math.e * 1e-3 + 1e-5)
+    assert membership_tpr_bound(50.0, 1e-5, 1e-3) == 1.0
+    values = [membership_tpr_bound(e, 1e-3, 1e-3) for e in (0.5, 1, 2, 4, 8)]
+    assert values == sorted(values)
