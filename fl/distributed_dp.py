@@ -31,9 +31,10 @@ __all__ = ["DistributedDpSum"]
 class DistributedDpSum(Aggregator):
     """The secure sum of client-noised rows (distributed DP, DDGauss or Skellam).
 
-    Rows must be unweighted (weights all 1): a weight would move the sum by other than the
-    clip the noise is calibrated for. The released weight sum is the survivor count, which
-    secure aggregation reveals anyway.
+    Each row is scaled by its weight (in [0, 1], so its L2 norm stays within the clip the
+    noise is calibrated for) before encoding, and the weight travels in SecAgg's weight
+    element as in ``SecureSum``: the server learns the survivors' weight sum, exactly as it
+    does without distributed DP.
     """
 
     ddp: DistributedDp
@@ -51,7 +52,6 @@ class DistributedDpSum(Aggregator):
         rows, weights = _check(rows, weights, ctx)
         p = self.ddp
         ensure(rows.shape[1] == p.dim, f"rows have {rows.shape[1]} coordinates, the mechanism {p.dim}")
-        ensure(bool(np.all(weights == 1.0)), "distributed DP sums unweighted rows: weights must be 1")
         n = rows.shape[0]
         ensure(n <= p.max_clients, f"{n} senders exceed the {p.max_clients} the wrap bound allows for")
         need = p.min_survivors + self.max_colluders
@@ -70,11 +70,10 @@ class DistributedDpSum(Aggregator):
         check_secagg_config(p, cfg, max_colluders=self.max_colluders)
         try:
             rotation_seed = os.urandom(32)  # public, fresh per round, independent of the rows
-            unit = np.uint32(round(cfg.weight_scale))
             encoded = np.empty((n, p.d + 1), dtype=np.uint32)
             for i in range(n):
-                encoded[i, :-1] = p.encode(rows[i], rotation_seed)
-                encoded[i, -1] = unit
+                encoded[i, :-1] = p.encode(weights[i] * rows[i], rotation_seed)
+                encoded[i, -1] = np.uint32(round(weights[i] * cfg.weight_scale))
             outcome = run_session(cfg, encoded, None, {int(i): stage for i in gone}, encoded=True)
         except SecAggError as exc:
             raise AggregationAborted(f"distributed-DP aggregation aborted: {exc}") from exc
@@ -83,7 +82,7 @@ class DistributedDpSum(Aggregator):
         res = outcome.result
         total = p.decode(np.asarray(res.raw[:-1], dtype=np.uint32), rotation_seed)
         return Aggregate(
-            total, float(len(res.survivors)), tuple(int(i) for i in res.survivors),
+            total, float(res.weight_sum), tuple(int(i) for i in res.survivors),
             time.perf_counter() - start,
             public={"mechanism": p.mechanism, "bits": p.bits, "gamma": p.gamma,
                     "noise_share": float(p.noise), "min_survivors": p.min_survivors,
