@@ -9,6 +9,7 @@ private.
 
 from secagg.client import Client
 from secagg.config import ConfigPolicy, SecAggConfig
+from secagg.ddp import DdpPlan, DistributedDp, DistributedDpAccountant, check_secagg_config, plan_ddp
 from secagg.errors import (
     AbortedError,
     BadSignatureError,
@@ -53,6 +54,12 @@ __all__ = [
     "generate_key",
     "save_key",
     "load_key",
+    # distributed differential privacy
+    "DistributedDp",
+    "DistributedDpAccountant",
+    "DdpPlan",
+    "plan_ddp",
+    "check_secagg_config",
     # errors
     "SecAggError",
     "SecAggTypeError",

@@ -560,3 +560,99 @@ def _impl_id(impl: object, cipher: object = "chacha20") -> int:
             f"impl {impl!r} does not run on this CPU; available: {list(_AVAILABLE[cipher])}"
         )
     return ids[impl]
+
+
+# --- hadamard -----------------------------------------------------------------
+
+__all__ += ["HADAMARD_MAX_LENGTH", "secagg_hadamard_fwht"]
+
+HADAMARD_MAX_LENGTH: int = 2**40
+_F64 = np.dtype(np.float64)
+
+
+def secagg_hadamard_fwht(x: np.ndarray) -> None:
+    """Unnormalised fast Walsh-Hadamard transform of ``x`` in place (length a power of two)."""
+    x = _ensure_array(x, "x", _F64, writable=True)
+    n = x.shape[0]
+    ensure(n >= 1 and n & (n - 1) == 0 and n <= HADAMARD_MAX_LENGTH,
+           f"x must have a power-of-two length in [1, 2^40], got {n}")
+    rc = lib.secagg_hadamard_fwht(_ptr(x, "double *"), n)
+    ensure(rc == 0, "secagg_hadamard_fwht rejected its arguments")
+
+
+# --- noise --------------------------------------------------------------------
+
+__all__ += [
+    "NOISE_SEEDBYTES",
+    "NOISE_MAX_LENGTH",
+    "DGAUSS_MAX_DEN",
+    "DGAUSS_MAX_VARIANCE",
+    "POISSON_MAX_DEN",
+    "POISSON_MAX_MU",
+    "secagg_noise_bernoulli_exp",
+    "secagg_noise_dlaplace",
+    "secagg_noise_dgauss",
+    "secagg_noise_poisson",
+    "secagg_noise_skellam",
+]
+
+NOISE_SEEDBYTES: int = lib.secagg_noise_seedbytes()
+NOISE_MAX_LENGTH: int = 2**32  # per call; far below what one seed's keystream allows
+DGAUSS_MAX_DEN: int = lib.secagg_noise_dgauss_max_den()
+DGAUSS_MAX_VARIANCE: int = lib.secagg_noise_dgauss_max_variance()
+POISSON_MAX_DEN: int = lib.secagg_noise_skellam_max_den()
+POISSON_MAX_MU: int = lib.secagg_noise_skellam_max_mu()
+_I64 = np.dtype(np.int64)
+
+
+def _noise_call(name: str, dtype: np.dtype, m: object, params: tuple[int, ...], seed: object
+                ) -> np.ndarray:
+    """Run ``secagg_noise_<name>`` into a new array of ``m`` values; refuses a spent keystream."""
+    m = _ensure_int(m, "m", 0, NOISE_MAX_LENGTH)
+    seed = _ensure_bytes(seed, "seed", NOISE_SEEDBYTES)
+    out = np.empty(m, dtype=dtype)
+    ctype = "uint8_t *" if dtype == np.uint8 else "int64_t *"
+    rc = getattr(lib, f"secagg_noise_{name}")(_ptr(out, ctype), m, *params, seed)
+    ensure(rc == 0, f"secagg_noise_{name}: the keystream of one seed ran out; draw fewer values per call")
+    return out
+
+
+def _ensure_rational(num: object, den: object, max_den: int, max_value: int, what: str,
+                     *, positive: bool) -> tuple[int, int]:
+    """Check an exact rational num/den: ints, 1 <= den <= max_den, 0 (<) num/den <= max_value."""
+    num = _ensure_int(num, f"{what} numerator", 1 if positive else 0, 2**64 - 1)
+    den = _ensure_int(den, f"{what} denominator", 1, max_den)
+    ensure(num <= max_value * den, f"{what} must be <= {max_value}, got {num}/{den}")
+    return num, den
+
+
+def secagg_noise_bernoulli_exp(m: int, num: int, den: int, seed: bytes) -> np.ndarray:
+    """``m`` exact Bernoulli(exp(-num/den)) bits as uint8 (CKS Algorithm 1); num, den <= 2^62."""
+    num = _ensure_int(num, "num", 0, 2**62)
+    den = _ensure_int(den, "den", 1, 2**62)
+    return _noise_call("bernoulli_exp", np.dtype(np.uint8), m, (num, den), seed)
+
+
+def secagg_noise_dlaplace(m: int, t: int, seed: bytes) -> np.ndarray:
+    """``m`` exact discrete Laplace values, P(x) proportional to exp(-|x|/t), 1 <= t <= 2^32."""
+    t = _ensure_int(t, "t", 1, 2**32)
+    return _noise_call("dlaplace", _I64, m, (t,), seed)
+
+
+def secagg_noise_dgauss(m: int, num: int, den: int, seed: bytes) -> np.ndarray:
+    """``m`` exact discrete Gaussians with sigma^2 = num/den (den <= 2^16, sigma^2 <= 2^40)."""
+    num, den = _ensure_rational(num, den, DGAUSS_MAX_DEN, DGAUSS_MAX_VARIANCE, "sigma^2",
+                                positive=True)
+    return _noise_call("dgauss", _I64, m, (num, den), seed)
+
+
+def secagg_noise_poisson(m: int, num: int, den: int, seed: bytes) -> np.ndarray:
+    """``m`` exact Poisson(num/den) values (den <= 2^32, mu <= 2^24; O(mu) work per value)."""
+    num, den = _ensure_rational(num, den, POISSON_MAX_DEN, POISSON_MAX_MU, "mu", positive=False)
+    return _noise_call("poisson", _I64, m, (num, den), seed)
+
+
+def secagg_noise_skellam(m: int, num: int, den: int, seed: bytes) -> np.ndarray:
+    """``m`` exact Skellam(mu, mu) values, mu = num/den (variance 2 mu); bounds as for Poisson."""
+    num, den = _ensure_rational(num, den, POISSON_MAX_DEN, POISSON_MAX_MU, "mu", positive=False)
+    return _noise_call("skellam", _I64, m, (num, den), seed)

@@ -1,0 +1,90 @@
+"""Distributed DP as an ``fl`` aggregator: clients noise their own rows inside secure aggregation.
+
+Each sender encodes its row with a :class:`secagg.ddp.DistributedDp` (L2 clip, randomised
+Hadamard rotation, conditional rounding, its share of exact integer noise, mod 2^bits)
+and the real SecAgg(+) state machines (``secagg.simulation.run_session`` with encoded
+inputs) add the vectors; the server decodes the unmasked modular sum. The server never
+sees a noiseless sum: the noise was added by the clients before masking.
+
+The SecAgg threshold is raised to at least ``min_survivors + max_colluders`` (see
+``secagg.ddp.check_secagg_config``), so a round with fewer survivors aborts and releases
+nothing; the accountant counts exactly ``min_survivors`` noise shares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fl.aggregators import Aggregate, AggregationAborted, Aggregator, RoundContext, _check, _dropouts
+from secagg.ddp import DistributedDp, check_secagg_config
+from secagg.errors import SecAggError, ensure
+
+__all__ = ["DistributedDpSum"]
+
+
+@dataclass
+class DistributedDpSum(Aggregator):
+    """The secure sum of client-noised rows (distributed DP, DDGauss or Skellam).
+
+    Each row is scaled by its weight (in [0, 1], so its L2 norm stays within the clip the
+    noise is calibrated for) before encoding, and the weight travels in SecAgg's weight
+    element as in ``SecureSum``: the server learns the survivors' weight sum, exactly as it
+    does without distributed DP.
+    """
+
+    ddp: DistributedDp
+    graph: str = "harary"
+    dropout: float = 0.0
+    seed: int = 0
+    max_colluders: int = 0
+    name: str = "distributed-dp"
+
+    def aggregate(self, rows: np.ndarray, weights: np.ndarray, ctx: RoundContext) -> Aggregate:
+        """Encode and noise every row client-side, sum them through SecAgg, decode."""
+        from secagg import SecAggConfig
+        from secagg.simulation import run_session
+
+        rows, weights = _check(rows, weights, ctx)
+        p = self.ddp
+        ensure(rows.shape[1] == p.dim, f"rows have {rows.shape[1]} coordinates, the mechanism {p.dim}")
+        n = rows.shape[0]
+        ensure(n <= p.max_clients, f"{n} senders exceed the {p.max_clients} the wrap bound allows for")
+        need = p.min_survivors + self.max_colluders
+        if n < max(2, need):
+            raise AggregationAborted(f"{n} senders cannot give {need} survivors")
+        gone, stage, _ = _dropouts(n, self.dropout, self.seed, ctx.round)
+        start = time.perf_counter()
+        cfg = SecAggConfig.plan(n, p.d, clip=1.0, scale=1.0, graph=self.graph, bits=p.bits,
+                                dropout_rate=max(self.dropout, 0.05))
+        if cfg.threshold < need:
+            # A higher threshold only ever needs more survivors; it cannot exceed the degree.
+            ensure(need <= cfg.degree, f"min_survivors + max_colluders = {need} exceeds the"
+                   f" {self.graph} graph's degree {cfg.degree} for {n} clients: use graph"
+                   f" 'complete' or fewer min_survivors")
+            cfg = dataclasses.replace(cfg, threshold=need)
+        check_secagg_config(p, cfg, max_colluders=self.max_colluders)
+        try:
+            rotation_seed = os.urandom(32)  # public, fresh per round, independent of the rows
+            encoded = np.empty((n, p.d + 1), dtype=np.uint32)
+            for i in range(n):
+                encoded[i, :-1] = p.encode(weights[i] * rows[i], rotation_seed)
+                encoded[i, -1] = np.uint32(round(weights[i] * cfg.weight_scale))
+            outcome = run_session(cfg, encoded, None, {int(i): stage for i in gone}, encoded=True)
+        except SecAggError as exc:
+            raise AggregationAborted(f"distributed-DP aggregation aborted: {exc}") from exc
+        if outcome.result is None:
+            raise AggregationAborted("secure aggregation aborted: too few survivors")
+        res = outcome.result
+        total = p.decode(np.asarray(res.raw[:-1], dtype=np.uint32), rotation_seed)
+        return Aggregate(
+            total, float(res.weight_sum), tuple(int(i) for i in res.survivors),
+            time.perf_counter() - start,
+            public={"mechanism": p.mechanism, "bits": p.bits, "gamma": p.gamma,
+                    "noise_share": float(p.noise), "min_survivors": p.min_survivors,
+                    "threshold": cfg.threshold},
+            private={"clipped_rows": int(np.count_nonzero(np.linalg.norm(rows, axis=1) > p.clip))})
