@@ -8,14 +8,16 @@ private.
 """
 
 from secagg.client import Client
-from secagg.config import SecAggConfig
+from secagg.config import ConfigPolicy, SecAggConfig
 from secagg.errors import (
     AbortedError,
     BadSignatureError,
     DecryptionError,
+    IdentityError,
     LocalProtocolError,
     MalformedMessageError,
     MaliciousServerError,
+    PolicyError,
     ProtocolError,
     RemoteProtocolError,
     SecAggError,
@@ -24,6 +26,7 @@ from secagg.errors import (
     SessionMismatchError,
     UnexpectedMessageError,
 )
+from secagg.identity import IdMap, Roster, SessionRoster, generate_key, load_key, save_key
 from secagg.rounds import Round
 from secagg.server import AggregationResult, DropReason, Server
 from secagg.simulation import SimulationConfig, SimulationResult, simulate
@@ -34,6 +37,7 @@ __all__ = [
     "__version__",
     # protocol
     "SecAggConfig",
+    "ConfigPolicy",
     "Client",
     "Server",
     "Round",
@@ -42,6 +46,13 @@ __all__ = [
     "SimulationConfig",
     "SimulationResult",
     "simulate",
+    # identities (the trust anchor)
+    "Roster",
+    "SessionRoster",
+    "IdMap",
+    "generate_key",
+    "save_key",
+    "load_key",
     # errors
     "SecAggError",
     "SecAggTypeError",
@@ -56,4 +67,6 @@ __all__ = [
     "BadSignatureError",
     "DecryptionError",
     "AbortedError",
+    "IdentityError",
+    "PolicyError",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import msgpack
 import numpy as np
 
 from secagg import crypto, derivation, packing, prg, shamir, wire
@@ -23,15 +24,20 @@ from secagg.bindings import storage_dtype
 from secagg.config import SecAggConfig
 from secagg.errors import (
     AbortedError,
+    BadSignatureError,
+    DecryptionError,
+    IdentityError,
     LocalProtocolError,
     MaliciousServerError,
     ProtocolError,
     SecAggTypeError,
+    SecAggValueError,
     SessionMismatchError,
     UnexpectedMessageError,
     ensure,
 )
 from secagg.graph import Graph
+from secagg.identity import fingerprint, verify_key_of
 from secagg.rounds import Round, check_transition
 
 __all__ = ["Client", "IdentityLookup"]
@@ -69,12 +75,36 @@ class _ClientData:
     survivors: bytes | None = None  # the IdSet signed in the consistency check
 
     def identity(self, client: int) -> bytes:
-        """The application-given identity verify key of ``client``."""
-        key = self.identities(client) if callable(self.identities) else self.identities[client]
-        ensure(isinstance(key, bytes) and len(key) == crypto.SIGN_PUBLIC_BYTES,
-               f"identity key of client {client} must be {crypto.SIGN_PUBLIC_BYTES} bytes",
-               raising=SecAggTypeError)
+        """The application-given identity verify key of ``client``.
+
+        Whatever goes wrong in the application's lookup (an exception, or not 32
+        bytes back) becomes an ``IdentityError``, which aborts this client.
+        """
+        try:
+            key = self.identities(client) if callable(self.identities) else self.identities[client]
+        except IdentityError:
+            raise
+        except Exception as exc:  # the lookup is application code: any failure aborts, typed
+            raise IdentityError(
+                f"the identity lookup failed for client {client}: {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(key, bytes) or len(key) != crypto.SIGN_PUBLIC_BYTES:
+            raise IdentityError(
+                f"the identity lookup returned {type(key).__name__} for client {client}; "
+                f"expected a {crypto.SIGN_PUBLIC_BYTES}-byte Ed25519 verify key"
+            )
         return key
+
+    def verify(self, client: int, payload: bytes, signature: bytes, what: str) -> None:
+        """Check ``client``'s signature over ``payload`` against its roster key, naming both."""
+        key = self.identity(client)
+        try:
+            crypto.verify(key, payload, signature)
+        except BadSignatureError:
+            raise BadSignatureError(
+                f"{what} of client {client} does not verify under its roster key "
+                f"{fingerprint(key)}… (forged, or the roster entry is stale)"
+            ) from None
 
     def check_session(self, session_id: bytes) -> None:
         if session_id != self.session_id:
@@ -163,7 +193,7 @@ class ShareKeys(_AliveState):
             payload = derivation.advert_payload(
                 d.config_digest, v, entry.mask_public_key, entry.enc_public_key
             )
-            crypto.verify(d.identity(v), payload, entry.signature)
+            d.verify(v, payload, entry.signature, "the key advertisement")
             if {entry.mask_public_key, entry.enc_public_key} & {d.mask_keys.public, d.enc_keys.public}:
                 raise MaliciousServerError(f"client {v} advertises my own public key")
             shared = crypto.kx_agree(d.enc_keys.secret, entry.enc_public_key)
@@ -305,7 +335,7 @@ class Unmasking(ClientState):
         for signer, signature in zip(message.signers, message.signatures, strict=True):
             if signer not in d.peers:
                 raise MaliciousServerError(f"consistency signature from non-neighbour {signer}")
-            crypto.verify(d.identity(signer), payload, signature)
+            d.verify(signer, payload, signature, "the consistency signature")
             valid += 1
         if valid < d.config.threshold:
             raise AbortedError(
@@ -369,12 +399,15 @@ class Client:
     ) -> None:
         ensure(isinstance(config, SecAggConfig), "config must be a SecAggConfig",
                raising=SecAggTypeError)
-        ensure(type(client_id) is int and 0 <= client_id < config.num_clients,
-               f"client_id must be in [0, {config.num_clients}), got {client_id!r}")
+        client_id = _client_index(client_id, config.num_clients)
         ensure(isinstance(identity_key, bytes) and len(identity_key) == crypto.SIGN_SECRET_BYTES,
                f"identity_key must be a {crypto.SIGN_SECRET_BYTES}-byte Ed25519 seed",
                raising=SecAggTypeError)
+        ensure(callable(identities) or isinstance(identities, Sequence),
+               "identities must be a sequence of verify keys or a function of the client id",
+               raising=SecAggTypeError)
         data = _ClientData(config, config.digest(), client_id, identity_key, identities)
+        _check_own_identity(data)
         self._state: ClientState = AdvertiseKeys(data)
 
     @property
@@ -438,6 +471,47 @@ class Client:
         self._abort(reason)
         return wire.encode(msg.Abort(reason[:1000]))
 
+    # --- persistence -------------------------------------------------------------------
+
+    def to_bytes(self, *, include_secrets: bool) -> bytes:
+        """This client's whole session state, sealed, for a worker that keeps no memory.
+
+        A client in the middle of a session holds secrets (its X25519 keys, its
+        self-mask seed, the Shamir shares its neighbours gave it, its encoded
+        input until it is masked); resuming it needs them, so they are in the
+        bytes, and the caller must say so with ``include_secrets=True``.
+
+        The bytes are sealed (XChaCha20-Poly1305) under a key derived from this
+        client's identity key, which they do not contain: ``from_bytes`` needs
+        that identity key again, and a copy of the bytes alone reveals nothing but
+        their length. Still keep them where only this node can read them, and
+        resume each saved state at most once (replaying an old state makes the
+        client answer the same round twice).
+        """
+        if include_secrets is not True:
+            raise LocalProtocolError(
+                "Client.to_bytes writes the session's secrets: pass include_secrets=True "
+                "to confirm they go to storage only this node can read"
+            )
+        d = self._state.data
+        return _seal_state(d.identity_key, _dump_state(self._state))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, identity_key: bytes, identities: IdentityLookup) -> Client:
+        """Resume a client saved by ``to_bytes``, with the same identity key and roster.
+
+        Raises ``IdentityError`` if ``identity_key`` is not the one the state was
+        saved under, ``SecAggValueError`` if the bytes are not a saved client.
+        """
+        ensure(isinstance(identity_key, bytes) and len(identity_key) == crypto.SIGN_SECRET_BYTES,
+               f"identity_key must be a {crypto.SIGN_SECRET_BYTES}-byte Ed25519 seed",
+               raising=SecAggTypeError)
+        fields = _open_state(identity_key, data)
+        client = cls.__new__(cls)
+        client._state = _load_state(fields, identity_key, identities)
+        _check_own_identity(client._state.data)
+        return client
+
     def _abort(self, reason: str) -> None:
         if not isinstance(self._state, Aborted):
             self._state = Aborted(self._state.data, reason)
@@ -451,3 +525,178 @@ class Client:
         check_transition(self._state.round, state.round)
         self._state = state
         return None if out is None else wire.encode(out)
+
+
+# --- ids, identity and persistence helpers ------------------------------------------
+
+
+def _client_index(value: object, num_clients: int) -> int:
+    """A client id as a plain int in ``[0, num_clients)``; numpy integers are accepted."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise SecAggTypeError(
+            f"client_id must be an int in [0, {num_clients}), got {type(value).__name__}; "
+            f"map application ids with secagg.identity.IdMap"
+        )
+    index = int(value)
+    ensure(0 <= index < num_clients, f"client_id must be in [0, {num_clients}), got {index}")
+    return index
+
+
+def _check_own_identity(d: _ClientData) -> None:
+    """Refuse to start unless the roster's entry for this client is this client's own key."""
+    listed = d.identity(d.me)
+    mine = verify_key_of(d.identity_key)
+    if listed != mine:
+        raise IdentityError(
+            f"the roster lists {fingerprint(listed)}… for client {d.me} but this client's identity key "
+            f"is {fingerprint(mine)}…: the roster is stale or the key was rotated"
+        )
+
+
+_STATE_MAGIC = "secagg-client"
+_STATE_VERSION = 1
+_STATE_AD = b"secagg-client-state-v1"
+_STATES: dict[str, type[ClientState]] = {
+    cls.__name__: cls
+    for cls in (AdvertiseKeys, ShareKeys, MaskedInput, ConsistencyCheck, Unmasking, Completed, Aborted)
+}
+#: Attributes a state object holds besides ``data`` (plain values), by state class name.
+_STATE_EXTRAS: dict[str, frozenset[str]] = {
+    "MaskedInput": frozenset({"_shares_received"}),
+    "Aborted": frozenset({"reason"}),
+}
+#: ``_ClientData`` fields: saved by ``_dump_state``, recomputed on load, or given again by the caller.
+_SAVED_FIELDS = frozenset({
+    "config", "me", "mask_keys", "enc_keys", "session_id", "peers", "self_seed", "held_shares",
+    "encoded_input", "survivors",
+})
+_DERIVED_FIELDS = frozenset({"config_digest", "graph"})
+_GIVEN_FIELDS = frozenset({"identity_key", "identities"})
+
+
+def _state_key(identity_key: bytes) -> bytes:
+    return crypto.derive_key(identity_key, b"client-state", _STATE_AD)
+
+
+def _seal_state(identity_key: bytes, fields: dict[str, object]) -> bytes:
+    plaintext = msgpack.packb(fields, use_bin_type=True)
+    sealed = crypto.aead_encrypt(_state_key(identity_key), plaintext, _STATE_AD)
+    return msgpack.packb([_STATE_MAGIC, _STATE_VERSION, sealed], use_bin_type=True)
+
+
+def _bad_state(what: str) -> SecAggValueError:
+    return SecAggValueError(f"saved client state: {what}")
+
+
+def _open_state(identity_key: bytes, data: bytes) -> dict[str, object]:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SecAggTypeError(f"saved client state must be bytes, got {type(data).__name__}")
+    try:
+        outer = msgpack.unpackb(bytes(data), use_list=False, raw=False, strict_map_key=True)
+    except Exception:  # msgpack raises several unrelated types on bad input
+        raise _bad_state("not msgpack") from None
+    if type(outer) is not tuple or len(outer) != 3 or outer[0] != _STATE_MAGIC:
+        raise _bad_state("not a saved secagg client")
+    if type(outer[1]) is not int or outer[1] != _STATE_VERSION:
+        raise _bad_state(f"unsupported version {outer[1]!r} (expected {_STATE_VERSION})")
+    try:
+        plaintext = crypto.aead_decrypt(_state_key(identity_key), outer[2], _STATE_AD)
+    except (DecryptionError, SecAggTypeError):
+        raise IdentityError(
+            "saved client state does not open under this identity key "
+            f"({fingerprint(verify_key_of(identity_key))}…): another node's state, or corrupted"
+        ) from None
+    fields = msgpack.unpackb(plaintext, use_list=False, raw=False, strict_map_key=True)
+    if type(fields) is not dict:
+        raise _bad_state("not a map of fields")
+    return fields
+
+
+def _dump_state(state: ClientState) -> dict[str, object]:
+    d = state.data
+    extras = {k: v for k, v in vars(state).items() if k != "data"}
+    if set(extras) != _STATE_EXTRAS.get(state.name, frozenset()):
+        raise LocalProtocolError(f"cannot save state {state.name}: unknown attributes {sorted(extras)}")
+    return {
+        "state": state.name,
+        "extras": extras,
+        "config": d.config.to_bytes(),
+        "me": d.me,
+        "identity": verify_key_of(d.identity_key),
+        "mask_keys": None if d.mask_keys is None else (d.mask_keys.secret, d.mask_keys.public),
+        "enc_keys": None if d.enc_keys is None else (d.enc_keys.secret, d.enc_keys.public),
+        "session_id": d.session_id,
+        "peers": [(v, p.mask_public_key, p.share_key) for v, p in sorted(d.peers.items())],
+        "self_seed": d.self_seed,
+        "held_shares": [(v, s, k) for v, (s, k) in sorted(d.held_shares.items())],
+        "encoded_input": None if d.encoded_input is None else d.encoded_input.tobytes(),
+        "survivors": d.survivors,
+    }
+
+
+def _get(fields: dict[str, object], name: str, kind: type | tuple[type, ...]) -> object:
+    if name not in fields or not isinstance(fields[name], kind):
+        raise _bad_state(f"field {name!r} is missing or of the wrong type")
+    return fields[name]
+
+
+def _keypair(value: object) -> crypto.KeyPair | None:
+    if value is None:
+        return None
+    if type(value) is not tuple or len(value) != 2 or not all(type(x) is bytes for x in value):
+        raise _bad_state("a key pair is (secret, public)")
+    return crypto.KeyPair(secret=value[0], public=value[1])
+
+
+def _triples(value: object, name: str) -> list[tuple[int, bytes, bytes]]:
+    if type(value) is not tuple:
+        raise _bad_state(f"{name} must be a list")
+    out = []
+    for item in value:
+        if (type(item) is not tuple or len(item) != 3 or type(item[0]) is not int
+                or type(item[1]) is not bytes or type(item[2]) is not bytes):
+            raise _bad_state(f"{name} holds (id, bytes, bytes) entries")
+        out.append(item)
+    return out
+
+
+def _load_state(fields: dict[str, object], identity_key: bytes, identities: IdentityLookup) -> ClientState:
+    expected = {"state", "extras", "identity"} | _SAVED_FIELDS
+    if set(fields) != expected:
+        raise _bad_state(f"expected the fields {sorted(expected)}, got {sorted(fields)}")
+    if _get(fields, "identity", bytes) != verify_key_of(identity_key):
+        raise IdentityError("saved client state belongs to another identity key")
+    name = _get(fields, "state", str)
+    if name not in _STATES:
+        raise _bad_state(f"unknown state {name!r}")
+    extras = _get(fields, "extras", dict)
+    if set(extras) != _STATE_EXTRAS.get(name, frozenset()):  # type: ignore[arg-type]
+        raise _bad_state(f"state {name} has attributes {sorted(extras)}")  # type: ignore[arg-type]
+    config = SecAggConfig.from_bytes(_get(fields, "config", bytes))  # type: ignore[arg-type]
+    me = _client_index(_get(fields, "me", int), config.num_clients)
+    d = _ClientData(config, config.digest(), me, identity_key, identities)
+    d.mask_keys = _keypair(fields["mask_keys"])
+    d.enc_keys = _keypair(fields["enc_keys"])
+    d.session_id = _get(fields, "session_id", bytes)  # type: ignore[assignment]
+    if d.session_id:
+        d.graph = config.build_graph(d.session_id)
+    d.peers = {v: _Peer(pk, key) for v, pk, key in _triples(fields["peers"], "peers")}
+    d.self_seed = _get(fields, "self_seed", bytes)  # type: ignore[assignment]
+    d.held_shares = {v: (s, k) for v, s, k in _triples(fields["held_shares"], "held_shares")}
+    raw_input = fields["encoded_input"]
+    if raw_input is not None:
+        dtype = storage_dtype(config.bits)
+        if type(raw_input) is not bytes or len(raw_input) != config.encoded_length * dtype.itemsize:
+            raise _bad_state("encoded_input has the wrong size")
+        d.encoded_input = np.frombuffer(raw_input, dtype=dtype).copy()
+    survivors = fields["survivors"]
+    if survivors is not None and type(survivors) is not bytes:
+        raise _bad_state("survivors must be bytes")
+    d.survivors = survivors
+    state = _STATES[name].__new__(_STATES[name])
+    ClientState.__init__(state, d)
+    for key, value in extras.items():  # type: ignore[attr-defined]
+        if not isinstance(value, (bool, int, str, bytes)):
+            raise _bad_state(f"state attribute {key} has type {type(value).__name__}")
+        setattr(state, key, value)
+    return state

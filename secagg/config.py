@@ -17,13 +17,22 @@ from dataclasses import dataclass
 import msgpack
 
 from secagg import crypto, planner, prg
-from secagg.errors import SecAggTypeError, SecAggValueError, ensure
+from secagg.errors import (
+    MalformedMessageError,
+    PolicyError,
+    SecAggError,
+    SecAggTypeError,
+    SecAggValueError,
+    ensure,
+)
 from secagg.graph import Graph, complete_graph, harary_graph
 
-__all__ = ["GRAPHS", "SecAggConfig"]
+__all__ = ["GRAPHS", "ConfigPolicy", "SecAggConfig"]
 
 GRAPHS = ("complete", "harary")
 _CONFIG_DOMAIN = b"secagg-config-v1"
+_CONFIG_MAGIC = "secagg-config"
+_CONFIG_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,52 @@ class SecAggConfig:
         seed = crypto.derive_key(session_id, b"graph-permutation")
         return harary_graph(self.num_clients, self.degree, seed)
 
+    # --- bytes --------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The config as versioned msgpack bytes, ending with its digest (see ``from_bytes``)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return msgpack.packb([_CONFIG_MAGIC, _CONFIG_VERSION, fields, self.digest()], use_bin_type=True)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, policy: ConfigPolicy | None = None) -> SecAggConfig:
+        """Parse ``to_bytes`` output, check it, and (if given) check it against ``policy``.
+
+        The fields are validated as by the constructor and the digest is
+        recomputed; anything malformed raises ``MalformedMessageError``. A client
+        that receives its config from the server should pass its local ``policy``:
+        a config the policy refuses raises ``PolicyError``, naming the field.
+        """
+        try:
+            obj = msgpack.unpackb(bytes(data), use_list=False, raw=False, strict_map_key=True)
+        except Exception as exc:  # msgpack raises several unrelated types on bad input
+            raise MalformedMessageError(f"config: not msgpack ({type(exc).__name__})") from None
+        if type(obj) is not tuple or len(obj) != 4 or obj[0] != _CONFIG_MAGIC:
+            raise MalformedMessageError("config: not a secagg config (missing header)")
+        if type(obj[1]) is not int or obj[1] != _CONFIG_VERSION:
+            raise MalformedMessageError(
+                f"config: unsupported version {obj[1]!r} (expected {_CONFIG_VERSION})"
+            )
+        fields, digest = obj[2], obj[3]
+        names = {f.name for f in dataclasses.fields(cls)}
+        if type(fields) is not dict or set(fields) != names:
+            got = sorted(fields) if type(fields) is dict else type(fields).__name__
+            raise MalformedMessageError(f"config: expected the fields {sorted(names)}, got {got}")
+        try:
+            config = cls(**fields)
+        except SecAggError as exc:
+            raise MalformedMessageError(f"config: {exc}") from None
+        if digest != config.digest():
+            raise MalformedMessageError("config: the digest does not match the fields")
+        if policy is not None:
+            config.check_policy(policy)
+        return config
+
+    def check_policy(self, policy: ConfigPolicy) -> None:
+        """Raise ``PolicyError`` unless this config is one ``policy`` accepts."""
+        ensure(isinstance(policy, ConfigPolicy), "policy must be a ConfigPolicy", raising=SecAggTypeError)
+        policy.check(self)
+
     # --- planning --------------------------------------------------------------
 
     @classmethod
@@ -174,3 +229,56 @@ class SecAggConfig:
             session_nonce=session_nonce if session_nonce is not None else crypto.random_bytes(32),
             cipher=cipher,
         )
+
+
+@dataclass(frozen=True)
+class ConfigPolicy:
+    """What a client accepts from a server-sent ``SecAggConfig`` (its local policy).
+
+    The server picks the session parameters, so a client must not take them on
+    trust: a malicious server could propose a threshold of 1, a tiny cohort, or
+    no consistency check. ``check`` refuses, with ``PolicyError`` naming the
+    field, any config outside these bounds. ``fixed`` pins fields the client
+    knows in advance (``vector_length``, ``clip``, ``scale`` ...) to exact values.
+
+    The defaults ask for the consistency check and ``2t > k`` (as the config
+    itself does); tighten ``min_clients`` and ``min_threshold_fraction`` to the
+    deployment's threat model (docs/security.md).
+    """
+
+    min_clients: int = 2
+    max_clients: int = 1 << 24
+    min_threshold: int = 1
+    min_threshold_fraction: float = 0.5  #: threshold must exceed this fraction of the degree
+    require_consistency_check: bool = True
+    graphs: tuple[str, ...] = GRAPHS
+    ciphers: tuple[str, ...] = prg.CIPHERS
+    fixed: tuple[tuple[str, object], ...] = ()  #: (field name, required value) pairs
+
+    def __post_init__(self) -> None:
+        names = {f.name for f in dataclasses.fields(SecAggConfig)}
+        for name, _ in self.fixed:
+            ensure(name in names, f"fixed names unknown config field {name!r}")
+        ensure(0 <= self.min_threshold_fraction < 1, "min_threshold_fraction must be in [0, 1)")
+
+    def check(self, config: SecAggConfig) -> None:
+        """Raise ``PolicyError`` naming the first field of ``config`` this policy refuses."""
+        def refuse(what: str) -> None:
+            raise PolicyError(f"the proposed config is refused by local policy: {what}")
+
+        if not self.min_clients <= config.num_clients <= self.max_clients:
+            refuse(f"num_clients={config.num_clients} outside [{self.min_clients}, {self.max_clients}]")
+        if config.threshold < self.min_threshold:
+            refuse(f"threshold={config.threshold} below {self.min_threshold}")
+        if not config.threshold > self.min_threshold_fraction * config.degree:
+            refuse(f"threshold={config.threshold} is not above {self.min_threshold_fraction} of "
+                   f"degree={config.degree}")
+        if self.require_consistency_check and not config.consistency_check:
+            refuse("consistency_check is off")
+        if config.graph not in self.graphs:
+            refuse(f"graph={config.graph!r} not in {self.graphs}")
+        if config.cipher not in self.ciphers:
+            refuse(f"cipher={config.cipher!r} not in {self.ciphers}")
+        for name, value in self.fixed:
+            if getattr(config, name) != value:
+                refuse(f"{name}={getattr(config, name)!r}, expected {value!r}")

@@ -22,6 +22,8 @@ __all__ = [
     "SessionMismatchError",
     "MaliciousServerError",
     "AbortedError",
+    "IdentityError",
+    "PolicyError",
     "ensure",
 ]
 
@@ -76,6 +78,20 @@ class MaliciousServerError(RemoteProtocolError):
 
 class AbortedError(ProtocolError):
     """The round was aborted (too few clients, or a peer misbehaved); nothing was revealed."""
+
+
+class IdentityError(LocalProtocolError):
+    """The application's identity roster cannot vouch for a key.
+
+    Raised when this node's own signing key does not match its roster entry (a
+    stale roster or a rotated key), when a roster entry is not a valid Ed25519
+    verify key, or when the identity lookup the application gave fails. The
+    message names the client and the key fingerprints involved.
+    """
+
+
+class PolicyError(RemoteProtocolError):
+    """A configuration proposed by the server is refused by this node's local policy."""
 
 
 def ensure(cond: object, message: str, *, raising: type[Exception] = SecAggValueError) -> None:
