@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-.venv/bin/ruff check secagg fl tests bench csrc
+.venv/bin/ruff check secagg fl tests bench csrc examples
 exec .venv/bin/python -m pytest -n 2 "$@"

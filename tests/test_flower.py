@@ -46,7 +46,7 @@ class Federation:
     """n nodes with provisioned keys and a roster, a ClientApp with the mod, known updates."""
 
     def __init__(self, n: int = 6, *, seed: int = 0, policy: ConfigPolicy | None = None,
-                 extra_node: bool = False) -> None:
+                 extra_node: bool = False, node_configs: dict[int, dict] | None = None) -> None:
         rng = np.random.default_rng(seed)  # test data only
         self.nodes = [10_000 + 37 * i for i in range(n)]
         self.name = {node: f"site-{i}" for i, node in enumerate(self.nodes)}
@@ -60,7 +60,8 @@ class Federation:
         self.updates = {node: rng.integers(-64, 65, size=SIZE) / 64.0 for node in self.nodes}
         self.weights = {node: int(rng.integers(1, 9)) for node in self.nodes}
         self.trained: list[int] = []
-        app = ClientApp(mods=[SecAggMod(identity=self._identity, policy=policy)])
+        mod = SecAggMod(identity=None if node_configs else self._identity, policy=policy)
+        app = ClientApp(mods=[mod])
 
         @app.train()
         def train(message: Message, context) -> Message:
@@ -76,7 +77,8 @@ class Federation:
             return Message(RecordDict({"arrays": ArrayRecord(arrays), "metrics": metrics}), reply_to=message)
 
         self.app = app
-        self.grid = InProcessGrid(app, {node: {"secagg-id": self.name[node]} for node in self.nodes})
+        configs = node_configs or {node: {"secagg-id": self.name[node]} for node in self.nodes}
+        self.grid = InProcessGrid(app, configs)
 
     def _identity(self, context) -> NodeIdentity:
         name = context.node_config["secagg-id"]
@@ -305,6 +307,28 @@ def test_secure_aggregation_keeps_the_model_when_a_round_aborts():
     assert result.train_metrics_clientapp[2]["secagg-survivors"] == 5
 
 
+def test_the_default_mod_reads_keys_and_roster_provisioned_with_the_command(tmp_path, capsys):
+    from secagg.flower.__main__ import main
+
+    for i in range(4):
+        assert main(["keygen", "--id", f"site-{i}", "--out", str(tmp_path / f"site-{i}.json")]) == 0
+    (tmp_path / "entries.jsonl").write_text(capsys.readouterr().out)
+    assert main(["roster", "--out", str(tmp_path / "roster.json"), str(tmp_path / "entries.jsonl")]) == 0
+    assert main(["keygen", "--id", "site-0", "--out", str(tmp_path / "site-0.json")]) == 2  # no overwrite
+    configs = {10_000 + 37 * i: {"secagg-id": f"site-{i}", "secagg-key": str(tmp_path / f"site-{i}.json"),
+                                 "secagg-roster": str(tmp_path / "roster.json")} for i in range(4)}
+    fed = Federation(n=4, seed=7, node_configs=configs)
+    report = secure_round(fed.grid, fed.contents(), params=PARAMS, group_id="1")
+    assert report.completed
+    np.testing.assert_array_equal(report.sum, fed.expected(fed.nodes)[0])
+    del configs[10_000]["secagg-roster"]
+    broken = Federation(n=4, node_configs=configs)
+    report = secure_round(broken.grid, broken.contents(), params=PARAMS, group_id="1")
+    assert report.survivors == (10_037, 10_074, 10_111) and report.dropped[10_000].startswith("identify")
+    assert any("lacks secagg-roster" in reply.error.reason for _, _, reply in broken.grid.log
+               if reply.has_error())
+
+
 # --- pieces -------------------------------------------------------------------------------
 
 
@@ -325,3 +349,64 @@ def test_manifest_round_trips_and_refuses_another_shape():
 def test_importing_secagg_does_not_import_flwr():
     code = "import sys, secagg; assert 'flwr' not in sys.modules, 'secagg imported flwr'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the legacy workflow ----------------------------------------------------------------------
+
+
+def test_secagg_workflow_is_a_drop_in_for_secaggplus_in_the_default_workflow():
+    from flwr.app import Context
+    from flwr.client import NumPyClient
+    from flwr.common import ndarrays_to_parameters
+    from flwr.server import LegacyContext, ServerConfig
+    from flwr.server.strategy import FedAvg as LegacyFedAvg
+    from flwr.server.workflow import DefaultWorkflow
+
+    from secagg.flower.workflow import SecAggWorkflow
+
+    fed = Federation(n=6, seed=6)
+    shapes = [shape for shape, _ in SHAPES.values()]
+
+    class Node(NumPyClient):
+        def __init__(self, node_id: int) -> None:
+            self.node_id = node_id
+
+        def fit(self, parameters, config):
+            flat, at, out = fed.updates[self.node_id], 0, []
+            for shape in shapes:
+                count = int(np.prod(shape))
+                out.append(flat[at : at + count].reshape(shape).astype(np.float32))
+                at += count
+            return out, fed.weights[self.node_id], {"loss": 0.5}
+
+    legacy = ClientApp(client_fn=lambda context: Node(context.node_id).to_client(),
+                       mods=[SecAggMod(identity=fed._identity)])
+    fed.grid.app = legacy
+    initial = ndarrays_to_parameters([np.zeros(shape, np.float32) for shape in shapes])
+    strategy = LegacyFedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=6,
+                            min_available_clients=6, initial_parameters=initial)
+    workflow = SecAggWorkflow(num_shares=5, reconstruction_threshold=3, clipping_range=1.0, max_weight=8.0,
+                              params=SecAggParams(scale=2.0**10))
+    context = LegacyContext(Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}),
+                            config=ServerConfig(num_rounds=2), strategy=strategy)
+    fed.grid.vanish[fed.nodes[1]] = Stage.MASKED  # a node that vanishes before its input in round 1
+    DefaultWorkflow(fit_workflow=workflow)(fed.grid, context)
+
+    assert [r.completed for r in workflow.reports] == [True, True]
+    first = workflow.reports[0]
+    assert first.config.graph == "harary" and first.config.degree == 4 and first.config.threshold == 3
+    assert fed.nodes[1] not in first.survivors
+    total, weight = fed.expected(first.survivors)
+    np.testing.assert_array_equal(first.sum, total)
+    assert first.weight_sum == weight
+    final = [a.numpy().astype(np.float64).ravel() for a in context.state.array_records["parameters"].values()]
+    np.testing.assert_allclose(np.concatenate(final), total / weight, rtol=1e-6)
+
+
+def test_secagg_workflow_refuses_parameters_without_a_counterpart():
+    from secagg.flower.workflow import SecAggWorkflow
+
+    with pytest.raises(SecAggValueError, match="planned"):
+        SecAggWorkflow(num_shares=5, reconstruction_threshold=3, modulus_range=2**32)
+    with pytest.raises(SecAggValueError, match="at least 4"):
+        SecAggWorkflow(num_shares=7, reconstruction_threshold=2).params_for(20)

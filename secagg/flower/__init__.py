@@ -14,6 +14,7 @@ The core package never imports this one (nor flwr). See docs/flower.md.
 from secagg.flower._records import Manifest, Stage
 from secagg.flower.mod import NodeIdentity, SecAggMod, secagg_mod
 from secagg.flower.server import NodeDirectory, RoundReport, SecAggParams, SecureAggregation, secure_round
+from secagg.flower.workflow import SecAggWorkflow
 
 __all__ = [
     "Manifest",
@@ -22,6 +23,7 @@ __all__ = [
     "RoundReport",
     "SecAggMod",
     "SecAggParams",
+    "SecAggWorkflow",
     "SecureAggregation",
     "Stage",
     "secagg_mod",

@@ -104,10 +104,14 @@ class Manifest:
         ensure(isinstance(record, ArrayRecord), "expected an ArrayRecord", raising=SecAggTypeError)
         entries = []
         for name, array in record.items():
-            dtype = np.dtype(array.dtype)
+            shape, dtype_name = array.shape, array.dtype
+            if not dtype_name:  # arrays converted from legacy Parameters carry no metadata
+                loaded = array.numpy()
+                shape, dtype_name = loaded.shape, loaded.dtype
+            dtype = np.dtype(dtype_name)
             ensure(dtype.kind in _NUMERIC,
                    f"array {name!r} has dtype {dtype}; secure aggregation sums numeric arrays only")
-            entries.append((name, tuple(int(s) for s in array.shape), dtype.str))
+            entries.append((name, tuple(int(s) for s in shape), dtype.str))
         ensure(entries, "the ArrayRecord holds no arrays")
         return cls(tuple(entries))
 
@@ -117,9 +121,9 @@ class Manifest:
         return sum(int(np.prod(shape, dtype=np.int64)) for _, shape, _ in self.entries)
 
     def flatten(self, record: ArrayRecord) -> np.ndarray:
-        """One float64 vector of ``record``'s arrays; refuses a record of another shape."""
+        """One float64 vector of ``record``'s arrays; refuses other names or shapes (dtypes may differ)."""
         found = Manifest.of(record)
-        if found != self:
+        if [e[:2] for e in found.entries] != [e[:2] for e in self.entries]:
             raise SecAggValueError(
                 f"the trained arrays do not match the model that was sent: expected "
                 f"{_describe(self)}, got {_describe(found)}"

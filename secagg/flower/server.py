@@ -254,11 +254,17 @@ def secure_round(
             messages.append(_message(node, stage, fields, payload, group_id, base))
         replies = list(grid.send_and_receive(messages, timeout=timeout))
         cpu = time.perf_counter()
-        index_of = {n: i for i, n in node_of.items()}
+        # A reply is matched to the message it answers (the grid set each message's id when it
+        # pushed it): the SuperLink itself answers for a node it knows is gone (NODE_UNAVAILABLE).
+        sent = {m.metadata.message_id: index for m, index in zip(messages, payloads, strict=True)}
+        answered: set[int] = set()
         for reply in replies:
-            index = index_of.get(reply.metadata.src_node_id)
-            if index is None or index not in payloads:
+            index = sent.get(reply.metadata.reply_to_message_id)
+            if index is None or index in answered:
                 continue
+            if not reply.has_error() and reply.metadata.src_node_id != node_of[index]:
+                continue  # content must come from the node itself
+            answered.add(index)
             if reply.has_error():
                 server.drop(index, DropReason.CLIENT_ABORTED, reply.error.reason)
                 report.dropped[node_of[index]] = f"{stage.value}: {reply.error.reason}"

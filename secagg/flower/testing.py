@@ -2,11 +2,14 @@
 
 ``InProcessGrid`` delivers each message to a real ``flwr.clientapp.ClientApp``
 with one persistent ``Context`` per node, as a SuperNode would, and returns the
-replies. Hooks let tests play the network and the server: ``vanish`` makes a
-node silent from a given stage on (as if its SuperNode was killed), and
-``down`` may rewrite or drop any message on its way to a node (a malicious
-server). Used by the tests and by ``bench/flower_round.py``; the deployment
-script uses Flower's real SuperLink and SuperNodes instead.
+replies. Every message crosses as Flower 1.42's transport carries it: deflated
+into its content-addressed objects and inflated again on the other side, so a
+receiver never shares objects with the sender, and the bytes are counted.
+Hooks let tests play the network and the server: ``vanish`` makes a node
+silent from a given stage on (as if its SuperNode was killed), and ``down`` may
+rewrite or drop any message on its way to a node (a malicious server). Used by
+the tests and by ``bench/flower_round.py``; the deployment script uses Flower's
+real SuperLink and SuperNodes instead.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
+from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_contents
+from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from secagg.flower._records import Stage, stage_of
@@ -49,6 +55,9 @@ class InProcessGrid(Grid):
         self.log: list[tuple[Stage | None, Message, Message]] = []
         #: seconds spent inside each node's ClientApp, by node.
         self.client_seconds: dict[int, float] = {}
+        #: bytes of the serialized messages each node received / sent.
+        self.download_bytes: dict[int, int] = {}
+        self.upload_bytes: dict[int, int] = {}
 
     # --- Grid ------------------------------------------------------------------------
 
@@ -56,8 +65,8 @@ class InProcessGrid(Grid):
         raise NotImplementedError("InProcessGrid has a fixed run")
 
     @property
-    def run(self):  # type: ignore[no-untyped-def]
-        raise NotImplementedError("InProcessGrid has no Run object")
+    def run(self) -> Run:
+        return Run.create_empty(self._run_id)
 
     def create_message(self, content, message_type, dst_node_id, group_id, ttl=None):  # type: ignore[no-untyped-def]
         return Message(content, dst_node_id, message_type, ttl=ttl, group_id=group_id)
@@ -88,6 +97,8 @@ class InProcessGrid(Grid):
                 if message is None:
                     continue
             parsed = stage_of(message.content) if message.has_content() else None
+            message, size = _transport(message)
+            self.download_bytes[node] = self.download_bytes.get(node, 0) + size
             start = time.perf_counter()
             try:
                 reply = self.app(message, self.contexts[node])
@@ -96,6 +107,8 @@ class InProcessGrid(Grid):
                                 reply_to=message)
             self.client_seconds[node] = self.client_seconds.get(node, 0.0) + time.perf_counter() - start
             reply.metadata.__dict__["_message_id"] = uuid.uuid4().hex
+            reply, size = _transport(reply)
+            self.upload_bytes[node] = self.upload_bytes.get(node, 0) + size
             self.log.append((parsed[0] if parsed else None, message, reply))
             replies.append(reply)
         return replies
@@ -112,3 +125,13 @@ class InProcessGrid(Grid):
             self.vanish[node] = None  # once gone, gone for good
             return True
         return False
+
+
+def _transport(message: Message) -> tuple[Message, int]:
+    """A copy of ``message`` as the receiver gets it from Flower's object store, and its size in bytes."""
+    objects = get_all_nested_objects(message)
+    contents = {object_id: obj.deflate() for object_id, obj in objects.items()}
+    size = sum(len(c) for c in contents.values())
+    copy = inflate_object_from_contents(message.object_id, contents)
+    copy.metadata.__dict__["_message_id"] = message.metadata.message_id
+    return copy, size
