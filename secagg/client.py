@@ -37,7 +37,7 @@ from secagg.errors import (
     ensure,
 )
 from secagg.graph import Graph
-from secagg.identity import fingerprint, verify_key_of
+from secagg.identity import fingerprint, session_index, verify_key_of
 from secagg.rounds import Round, check_transition
 
 __all__ = ["Client", "IdentityLookup"]
@@ -73,6 +73,8 @@ class _ClientData:
     held_shares: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
     encoded_input: np.ndarray | None = None
     survivors: bytes | None = None  # the IdSet signed in the consistency check
+    handled: set[bytes] = field(default_factory=set)  # digests of the server messages handled
+    late_abort: str | None = None  # a server Abort received after completing
 
     def identity(self, client: int) -> bytes:
         """The application-given identity verify key of ``client``.
@@ -399,7 +401,7 @@ class Client:
     ) -> None:
         ensure(isinstance(config, SecAggConfig), "config must be a SecAggConfig",
                raising=SecAggTypeError)
-        client_id = _client_index(client_id, config.num_clients)
+        client_id = session_index(client_id, config.num_clients, "client_id")
         ensure(isinstance(identity_key, bytes) and len(identity_key) == crypto.SIGN_SECRET_BYTES,
                f"identity_key must be a {crypto.SIGN_SECRET_BYTES}-byte Ed25519 seed",
                raising=SecAggTypeError)
@@ -420,7 +422,13 @@ class Client:
 
     @property
     def abort_reason(self) -> str | None:
+        """Why this client aborted (its own check, the application, or the server); None if it did not."""
         return self._state.reason if isinstance(self._state, Aborted) else None
+
+    @property
+    def late_abort_reason(self) -> str | None:
+        """The reason of a server ``Abort`` that reached this client after it completed, if any."""
+        return self._state.data.late_abort
 
     def start(self) -> bytes:
         """Begin the session: returns the round-0 message for the server."""
@@ -453,8 +461,31 @@ class Client:
         return self._step(lambda s: s.set_input(np.ascontiguousarray(encoded).copy()))
 
     def handle(self, data: bytes) -> bytes | None:
-        """Process one message from the server; returns the reply, if any."""
+        """Process one message from the server; returns the reply to send, if any.
+
+        - A byte-identical copy of a message already handled is ignored (returns
+          None), so an at-least-once transport may deliver twice; a *different*
+          message out of turn raises ``UnexpectedMessageError`` and aborts.
+        - A server ``Abort`` moves a live client to ``Aborted`` (returns None;
+          ``abort_reason`` says why). A ``Completed`` client has already sent all
+          it will ever send; a late ``Abort`` leaves it ``Completed`` and is
+          recorded in ``late_abort_reason`` (the server did not finish, but nothing
+          more can be revealed). An ``Aborted`` client ignores further aborts.
+        - Any ``ProtocolError`` raised here (bad bytes, bad signature, a failing
+          identity lookup ...) has already moved the client to ``Aborted``; the
+          caller may send ``abort()``'s bytes to tell the server at once.
+        - Anything else sent to a ``Completed`` or ``Aborted`` client raises
+          ``LocalProtocolError`` and changes nothing.
+        """
+        d = self._state.data
+        digest = wire.message_digest(data)
+        if digest is not None and digest in d.handled:
+            return None  # a redelivery of what was already handled: idempotent
         if isinstance(self._state, (Aborted, Completed)):
+            if _is_abort(data):
+                if isinstance(self._state, Completed) and d.late_abort is None:
+                    d.late_abort = wire.decode(data).reason  # type: ignore[attr-defined]
+                return None
             raise LocalProtocolError(f"the client is {self.state_name}: it handles no more messages")
         try:
             message = wire.decode(data)
@@ -463,13 +494,21 @@ class Client:
             raise
         if isinstance(message, msg.Abort):
             self._abort(f"server aborted: {message.reason}")
-            return None
-        return self._step(lambda s: s.handle(message))
+            reply = None
+        else:
+            reply = self._step(lambda s: s.handle(message))
+        if digest is not None:
+            d.handled.add(digest)
+        return reply
 
     def abort(self, reason: str = "aborted by the application") -> bytes:
-        """Give up on the session; returns an ``Abort`` message for the server."""
+        """Give up on the session; returns an ``Abort`` message for the server.
+
+        On a client that has already aborted (for instance after ``handle`` raised),
+        the message carries the first reason, and the client stays as it is.
+        """
         self._abort(reason)
-        return wire.encode(msg.Abort(reason[:1000]))
+        return wire.encode(msg.Abort((self.abort_reason or reason)[:1000]))
 
     # --- persistence -------------------------------------------------------------------
 
@@ -513,7 +552,8 @@ class Client:
         return client
 
     def _abort(self, reason: str) -> None:
-        if not isinstance(self._state, Aborted):
+        """Move to ``Aborted`` unless the client is already final (``Completed`` stays so)."""
+        if not isinstance(self._state, (Aborted, Completed)):
             self._state = Aborted(self._state.data, reason)
 
     def _step(self, action) -> bytes | None:
@@ -530,16 +570,12 @@ class Client:
 # --- ids, identity and persistence helpers ------------------------------------------
 
 
-def _client_index(value: object, num_clients: int) -> int:
-    """A client id as a plain int in ``[0, num_clients)``; numpy integers are accepted."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SecAggTypeError(
-            f"client_id must be an int in [0, {num_clients}), got {type(value).__name__}; "
-            f"map application ids with secagg.identity.IdMap"
-        )
-    index = int(value)
-    ensure(0 <= index < num_clients, f"client_id must be in [0, {num_clients}), got {index}")
-    return index
+def _is_abort(data: object) -> bool:
+    """Whether ``data`` is a well-formed ``Abort`` message (never raises)."""
+    try:
+        return isinstance(wire.decode(data), msg.Abort)  # type: ignore[arg-type]
+    except ProtocolError:
+        return False
 
 
 def _check_own_identity(d: _ClientData) -> None:
@@ -568,7 +604,7 @@ _STATE_EXTRAS: dict[str, frozenset[str]] = {
 #: ``_ClientData`` fields: saved by ``_dump_state``, recomputed on load, or given again by the caller.
 _SAVED_FIELDS = frozenset({
     "config", "me", "mask_keys", "enc_keys", "session_id", "peers", "self_seed", "held_shares",
-    "encoded_input", "survivors",
+    "encoded_input", "survivors", "handled", "late_abort",
 })
 _DERIVED_FIELDS = frozenset({"config_digest", "graph"})
 _GIVEN_FIELDS = frozenset({"identity_key", "identities"})
@@ -631,6 +667,8 @@ def _dump_state(state: ClientState) -> dict[str, object]:
         "held_shares": [(v, s, k) for v, (s, k) in sorted(d.held_shares.items())],
         "encoded_input": None if d.encoded_input is None else d.encoded_input.tobytes(),
         "survivors": d.survivors,
+        "handled": sorted(d.handled),
+        "late_abort": d.late_abort,
     }
 
 
@@ -673,7 +711,7 @@ def _load_state(fields: dict[str, object], identity_key: bytes, identities: Iden
     if set(extras) != _STATE_EXTRAS.get(name, frozenset()):  # type: ignore[arg-type]
         raise _bad_state(f"state {name} has attributes {sorted(extras)}")  # type: ignore[arg-type]
     config = SecAggConfig.from_bytes(_get(fields, "config", bytes))  # type: ignore[arg-type]
-    me = _client_index(_get(fields, "me", int), config.num_clients)
+    me = session_index(_get(fields, "me", int), config.num_clients, "me")
     d = _ClientData(config, config.digest(), me, identity_key, identities)
     d.mask_keys = _keypair(fields["mask_keys"])
     d.enc_keys = _keypair(fields["enc_keys"])
@@ -693,6 +731,14 @@ def _load_state(fields: dict[str, object], identity_key: bytes, identities: Iden
     if survivors is not None and type(survivors) is not bytes:
         raise _bad_state("survivors must be bytes")
     d.survivors = survivors
+    handled = _get(fields, "handled", tuple)
+    if not all(type(h) is bytes for h in handled):  # type: ignore[attr-defined]
+        raise _bad_state("handled holds message digests")
+    d.handled = set(handled)  # type: ignore[arg-type]
+    late_abort = fields["late_abort"]
+    if late_abort is not None and type(late_abort) is not str:
+        raise _bad_state("late_abort must be a string")
+    d.late_abort = late_abort
     state = _STATES[name].__new__(_STATES[name])
     ClientState.__init__(state, d)
     for key, value in extras.items():  # type: ignore[attr-defined]

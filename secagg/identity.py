@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import overload
 
 import nacl.bindings as _sodium
+import numpy as np
 
 from secagg import crypto
 from secagg.errors import IdentityError, SecAggTypeError, SecAggValueError, ensure
@@ -41,6 +42,7 @@ __all__ = [
     "SessionRoster",
     "fingerprint",
     "generate_key",
+    "session_index",
     "load_key",
     "save_key",
     "verify_key_of",
@@ -101,6 +103,21 @@ def load_key(path: str | os.PathLike[str]) -> crypto.SigningKeyPair:
     if verify_key_of(seed) != public:
         raise IdentityError(f"{path}: the stored verify key {fingerprint(public)}… is not that of the seed")
     return crypto.SigningKeyPair(secret=seed, public=public)
+
+
+def session_index(value: object, num_clients: int, name: str = "client_id") -> int:
+    """A session's client id as a plain int in ``[0, num_clients)``; numpy integers are accepted.
+
+    Sessions number their clients ``0 .. n-1``; map application ids with ``IdMap``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise SecAggTypeError(
+            f"{name} must be an int in [0, {num_clients}), got {type(value).__name__}; "
+            f"map application ids with secagg.identity.IdMap"
+        )
+    index = int(value)
+    ensure(0 <= index < num_clients, f"{name} must be in [0, {num_clients}), got {index}")
+    return index
 
 
 def _app_id(value: object) -> AppId:

@@ -33,6 +33,7 @@ __all__ = [
     "required_bits",
     "check_no_wrap",
     "max_scale",
+    "planned_dropouts",
 ]
 
 MAX_CLIENTS = 10**7
@@ -65,6 +66,18 @@ class GraphPlan:
         ensure(self.kind in ("complete", "harary"), f"kind must be complete or harary: {self.kind}")
         ensure(1 <= self.t <= self.k + 1, f"need 1 <= t <= k + 1, got t={self.t}, k={self.k}")
         ensure(self.k <= self.n - 1 or self.n == 1, f"k={self.k} must be < n={self.n}")
+
+
+def planned_dropouts(n: int, rate: float) -> int:
+    """How many of ``n`` clients a dropout rate means: floor(rate * n), as the planner counts.
+
+    The one rule shared by the planner (which provisions t for this many dropouts), the
+    simulation and ``fl`` (which drop this many), so that a session planned for a rate
+    completes when exactly that fraction drops.
+    """
+    n = _ensure_int(n, "n", 0, MAX_CLIENTS)
+    rate = _ensure_rate(rate, "rate")
+    return min(n, math.floor((rate + _SMALL) * n))
 
 
 def _ensure_rate(value: object, name: str) -> float:
@@ -193,15 +206,20 @@ def plan_complete(
     """Threshold for the complete graph (Bonawitz et al.): the smallest secure t.
 
     t > n/2 (two disjoint groups can never both reconstruct), t > the corrupt
-    clients (2t > n + corrupt against a malicious server), and t <= the clients
-    left after the expected dropouts; otherwise SecAggValueError says which fails.
+    clients (2t > n + corrupt against a malicious server), and t <= the neighbours a
+    client keeps after ``planned_dropouts(n, dropout_rate)`` dropouts (its n - 1 others
+    minus the dropped: shares are held by neighbours only); otherwise
+    SecAggValueError says which fails.
     """
     n = _ensure_int(n, "n", 1, MAX_CLIENTS)
     dropout = _ensure_rate(dropout_rate, "dropout_rate")
     corrupt = _ensure_rate(corrupt_fraction, "corrupt_fraction")
     # As fcp: corrupt clients rounded up, tolerated dropouts floor(dropout * n).
     n_corrupt = math.ceil((corrupt - _SMALL) * n)
-    n_survive = n - math.floor((dropout + _SMALL) * n)
+    # A client's secrets are shared among its n - 1 neighbours only (no self-share), so
+    # t of the others must survive: after floor(dropout * n) dropouts a survivor keeps
+    # n - 1 - floor(dropout * n) surviving neighbours, and so does a dropped client.
+    n_survive = n - 1 - planned_dropouts(n, dropout)
     t = n // 2 + 1
     reason = "t > n/2"
     if n_corrupt + 1 > t:
@@ -212,7 +230,7 @@ def plan_complete(
     if t > n_survive:
         raise SecAggValueError(
             f"complete graph with n={n}, dropout {dropout}, corrupt {corrupt}: security needs "
-            f"t >= {t} ({reason}) but only {n_survive} clients are expected to survive; "
+            f"t >= {t} ({reason}) but a client keeps only {n_survive} surviving neighbours; "
             "lower the dropout or corrupt fraction, or add clients"
         )
     return GraphPlan(

@@ -32,6 +32,7 @@ from secagg.errors import (
     ensure,
 )
 from secagg.graph import Graph
+from secagg.identity import session_index
 from secagg.rounds import Round, check_transition
 
 __all__ = ["Server", "DropReason", "AggregationResult"]
@@ -137,8 +138,7 @@ class CollectAdvertisements(ServerState):
 
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
-        _require(len(d.adverts) > d.config.threshold,
-                 f"only {len(d.adverts)} clients advertised keys; need more than t={d.config.threshold}")
+        _require_quorum(d, len(d.adverts), "clients advertised keys")
         records = b"".join(d.adverts[u].record() for u in sorted(d.adverts))
         d.session_id = derivation.session_id(d.config_digest, records)
         d.graph = d.config.build_graph(d.session_id)
@@ -165,8 +165,7 @@ class CollectShares(ServerState):
 
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
-        _require(len(d.sharers) > d.config.threshold,
-                 f"only {len(d.sharers)} clients shared keys; need more than t={d.config.threshold}")
+        _require_quorum(d, len(d.sharers), "clients shared keys")
         inbox: dict[int, tuple[list[int], list[bytes]]] = {v: ([], []) for v in d.sharers}
         for u in sorted(d.sharers):
             share = d.sharers[u]
@@ -212,8 +211,7 @@ class CollectMaskedInputs(ServerState):
     def close(self) -> tuple[ServerState, dict[int, msg.Message]]:
         d = self.data
         d.survivors = sorted(self._received)
-        _require(len(d.survivors) > d.config.threshold,
-                 f"only {len(d.survivors)} masked inputs arrived; need more than t={d.config.threshold}")
+        _require_quorum(d, len(d.survivors), "masked inputs arrived")
         d.counted = frozenset(d.survivors)
         d.survivors_wire = msg.encode_ids(d.survivors)
         _check_recoverable(d, d.counted)
@@ -348,6 +346,12 @@ def _require(condition: bool, reason: str) -> None:
         raise AbortedError(reason)
 
 
+def _require_quorum(d: _ServerData, count: int, what: str) -> None:
+    """At least t clients must remain: the same rule as the planner's and each client's."""
+    t = d.config.threshold
+    _require(count >= t, f"only {count} {what}; need at least t={t}")
+
+
 def _check_recoverable(d: _ServerData, helpers: Set[int]) -> None:
     """Abort early unless every needed secret has at least t potential helpers."""
     t = d.config.threshold
@@ -391,6 +395,8 @@ class Server:
         threads = threads if threads is not None else (os.cpu_count() or 1)
         ensure(type(threads) is int and threads >= 1, "threads must be a positive int")
         self._state: ServerState = CollectAdvertisements(_ServerData(config, config.digest(), threads))
+        #: client -> digests of the messages accepted from it (to ignore redeliveries).
+        self._accepted: dict[int, set[bytes]] = {}
 
     @property
     def state_name(self) -> str:
@@ -415,10 +421,20 @@ class Server:
         return self._state.reason if isinstance(self._state, Aborted) else None
 
     def receive(self, sender: int, data: bytes) -> None:
-        """Take one message from client ``sender`` (as authenticated by the transport)."""
+        """Take one message from client ``sender`` (as authenticated by the transport).
+
+        A byte-identical copy of a message already accepted from ``sender`` (in
+        this round or an earlier one) is ignored, so an at-least-once transport
+        may deliver twice; a *different* second message for a round drops the
+        sender (``DropReason.UNEXPECTED``). Messages from a dropped client are
+        ignored. After the session completed or aborted only such duplicates are
+        accepted; anything else raises ``LocalProtocolError``.
+        """
         cfg = self._state.data.config
-        ensure(type(sender) is int and 0 <= sender < cfg.num_clients,
-               f"sender must be a client id in [0, {cfg.num_clients}), got {sender!r}")
+        sender = session_index(sender, cfg.num_clients, "sender")
+        digest = wire.message_digest(data)
+        if digest is not None and digest in self._accepted.get(sender, ()):
+            return  # a redelivery of what was already processed: idempotent
         if isinstance(self._state, (Completed, Aborted)):
             raise LocalProtocolError(f"the server is {self.state_name}: it receives nothing more")
         if sender in self._state.data.dropped:
@@ -434,9 +450,19 @@ class Server:
             self.drop(sender, drop.reason, str(drop))
         except RemoteProtocolError as exc:
             self.drop(sender, DropReason.MALFORMED, str(exc))
+        else:
+            if digest is not None:
+                self._accepted.setdefault(sender, set()).add(digest)
 
     def drop(self, client: int, reason: DropReason = DropReason.TIMEOUT, detail: str = "") -> None:
-        """Stop listening to ``client`` (the caller's transport saw it vanish)."""
+        """Stop listening to ``client``: the caller's transport saw it vanish.
+
+        Optional: ``close_round`` drops every client that has not answered. Call it
+        when the transport knows earlier (connection closed, worker killed), so that
+        ``waiting_for`` empties and the round can close before its deadline. A
+        dropped client's later messages are ignored; the first reason is kept.
+        """
+        client = session_index(client, self._state.data.config.num_clients, "client")
         self._state.data.dropped.setdefault(client, (reason, detail))
 
     def close_round(self) -> dict[int, bytes]:

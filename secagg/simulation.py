@@ -19,6 +19,7 @@ from secagg import crypto
 from secagg.client import Client
 from secagg.config import GRAPHS, SecAggConfig
 from secagg.errors import ProtocolError, SecAggTypeError, ensure
+from secagg.planner import planned_dropouts
 from secagg.rounds import Round
 from secagg.server import AggregationResult, Server
 
@@ -207,7 +208,7 @@ def simulate(
         cipher=config.cipher,
     )
     rng = np.random.default_rng(config.seed)
-    drop_count = int(round(config.dropout * n))
+    drop_count = planned_dropouts(n, config.dropout)
     vanished = rng.choice(n, size=drop_count, replace=False) if drop_count else []
     outcome = run_session(
         secagg_config, inputs, weights, {int(i): config.dropout_stage for i in vanished},

@@ -10,13 +10,14 @@ of a type the caller did not expect raises ``UnexpectedMessageError``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import msgpack
 
 from secagg import messages as m
 from secagg.errors import MalformedMessageError, UnexpectedMessageError
 
-__all__ = ["VERSION", "MAGIC", "encode", "decode"]
+__all__ = ["VERSION", "MAGIC", "encode", "decode", "message_digest"]
 
 MAGIC = "secagg"
 VERSION = 1
@@ -71,3 +72,10 @@ def decode(data: bytes, *expected: type[m.Message]) -> m.Message:
         names = " or ".join(e.__name__ for e in expected)
         raise UnexpectedMessageError(f"expected {names}, got {cls.__name__}")
     return message
+
+
+def message_digest(data: object) -> bytes | None:
+    """A 32-byte BLAKE2b name of received bytes, to recognise a redelivery; None if not bytes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return None
+    return hashlib.blake2b(data, digest_size=32, person=b"secagg.delivery").digest()

@@ -123,3 +123,13 @@ def test_every_field_of_the_client_data_is_saved_derived_or_given():
     names = {f.name for f in dataclasses.fields(client_module._ClientData)}
     covered = client_module._SAVED_FIELDS | client_module._DERIVED_FIELDS | client_module._GIVEN_FIELDS
     assert names == covered
+
+
+def test_a_resumed_client_still_ignores_a_redelivery_of_what_it_handled_before_saving():
+    cohort = Cohort()
+    cohort.begin()
+    cohort.step()  # key directories delivered
+    directory = [s.data for s in cohort.log if s.direction == "down" and s.client == 0][-1]
+    _reload(cohort)
+    assert cohort.clients[0].handle(directory) is None
+    assert cohort.clients[0].state_name == "MaskedInput"

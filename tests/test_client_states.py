@@ -55,9 +55,11 @@ def _assert_aborted(cohort: Cohort, client: int) -> None:
     """The client is Aborted and refuses any further input."""
     c = cohort.clients[client]
     assert c.state_name == "Aborted" and c.round is Round.ABORTED and c.abort_reason
-    any_message = wire.encode(msg.Abort("late"))
+    reason = c.abort_reason
+    assert c.handle(wire.encode(msg.Abort("late"))) is None  # a later abort changes nothing
+    assert c.abort_reason == reason
     with pytest.raises(LocalProtocolError):
-        c.handle(any_message)
+        c.handle(wire.encode(msg.ConsistencyRequest(bytes(32), b"")))
     with pytest.raises(LocalProtocolError):
         c.set_encoded_input(cohort.inputs[client].copy())
     with pytest.raises(LocalProtocolError):
@@ -264,14 +266,26 @@ class TestMaskedInput:
         with pytest.raises(SessionMismatchError):
             cohort.deliver(0, other.last("down", msg.EncryptedShares, 0))
 
-    def test_rejects_the_same_shares_delivered_twice(self):
+    def test_ignores_the_same_shares_delivered_twice(self):
         cohort = Cohort()
         cohort.hold(msg.EncryptedShares, 0)
         cohort.begin(inputs=False)
         cohort.run_until(Round.MASKED_INPUT)
         assert cohort.deliver(0, cohort.held[0]) is None
+        assert cohort.deliver(0, cohort.held[0]) is None  # an at-least-once redelivery
+        assert cohort.clients[0].state_name == "MaskedInput"
+        assert cohort.clients[0].set_encoded_input(cohort.inputs[0].copy()) is not None
+
+    def test_rejects_different_shares_delivered_second(self):
+        cohort = Cohort()
+        cohort.hold(msg.EncryptedShares, 0)
+        cohort.begin(inputs=False)
+        cohort.run_until(Round.MASKED_INPUT)
+        first = _held(cohort, 0)
+        assert cohort.deliver(0, first) is None
         with pytest.raises(UnexpectedMessageError):
-            cohort.deliver(0, cohort.held[0])
+            cohort.deliver(0, dataclasses.replace(first, senders=first.senders[:-1],
+                                                  ciphertexts=first.ciphertexts[:-1]))
         _assert_aborted(cohort, 0)
 
     def test_rejects_a_consistency_request_before_its_shares(self, held):
@@ -446,11 +460,17 @@ class TestUnmasking:
         assert not _unmask_responses(cohort, 0)
         _assert_aborted(cohort, 0)
 
-    def test_rejects_a_second_unmask_request(self, held):
+    def test_ignores_the_same_unmask_request_delivered_twice(self, held):
+        cohort, request = held
+        assert cohort.deliver(0, request) is not None
+        assert cohort.deliver(0, request) is None  # a redelivery: nothing is revealed twice
+        assert cohort.clients[0].state_name == "Completed"
+
+    def test_refuses_a_different_second_unmask_request(self, held):
         cohort, request = held
         cohort.deliver(0, request)
         with pytest.raises(LocalProtocolError):
-            cohort.deliver(0, request)
+            cohort.deliver(0, dataclasses.replace(request, dropped=msg.encode_ids([5])))
 
 
 class TestCompleted:
@@ -461,9 +481,20 @@ class TestCompleted:
         for c in cohort.clients:
             assert c.state_name == "Completed"
             with pytest.raises(LocalProtocolError):
-                c.handle(wire.encode(msg.Abort("late")))
+                c.handle(wire.encode(msg.ConsistencyRequest(cohort.session_id, b"")))
             with pytest.raises(LocalProtocolError):
                 c.start()
+            assert c.state_name == "Completed"
+
+    def test_a_late_server_abort_is_recorded_and_the_client_stays_completed(self):
+        cohort = Cohort()
+        cohort.run()
+        c = cohort.clients[3]
+        assert c.late_abort_reason is None
+        assert c.handle(wire.encode(msg.Abort("could not finish"))) is None
+        assert c.handle(wire.encode(msg.Abort("again"))) is None
+        assert c.state_name == "Completed" and c.abort_reason is None
+        assert c.late_abort_reason == "could not finish"
 
 
 class TestAborted:

@@ -67,7 +67,7 @@ def test_sum_is_exact_modulo_2_to_the_b_for_the_survivors(session):
 def test_too_few_survivors_aborts_before_anything_is_revealed(n, data):
     config = SecAggConfig.plan(n, 8, clip=1.0, graph="complete", dropout_rate=0.1,
                                corrupt_fraction=0.0)
-    survivors = data.draw(st.integers(0, config.threshold))  # need threshold + 1
+    survivors = data.draw(st.integers(0, config.threshold))  # t survivors have only t - 1 neighbours left
     vanish = {c: data.draw(st.sampled_from(STAGES[:3])) for c in range(survivors, n)}
     inputs = np.zeros((n, config.encoded_length), dtype=storage_dtype(config.bits))
     outcome = run_session(config, inputs, vanish=vanish, encoded=True, server_threads=1)
