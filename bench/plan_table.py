@@ -22,8 +22,8 @@ SETTINGS = [  # (dropout, corrupt, malicious server)
 def graph_table() -> str:
     """SecAgg+ degree and threshold for each (n, setting), with the complete-graph t."""
     rows = [
-        "| n | dropout | corrupt | server | graph | k | t | complete-graph t |",
-        "|---:|---:|---:|---|---|---:|---:|---:|",
+        "| n | dropout | corrupt | server | graph | k | t | 2t - k - 1 | complete-graph t |",
+        "|---:|---:|---:|---|---|---:|---:|---:|---:|",
     ]
     for d, c, mal in SETTINGS:
         for n in NS:
@@ -34,7 +34,8 @@ def graph_table() -> str:
                 tc = "infeasible"
             server = "malicious" if mal else "curious"
             rows.append(
-                f"| {n:,} | {d:.2f} | {c:.2f} | {server} | {p.kind} | {p.k} | {p.t} | {tc} |"
+                f"| {n:,} | {d:.2f} | {c:.2f} | {server} | {p.kind} | {p.k} | {p.t} | "
+                f"{2 * p.t - p.k - 1 if mal else '-'} | {tc} |"
             )
     return "\n".join(rows)
 

@@ -51,8 +51,8 @@ IdentityLookup = Sequence[bytes] | Callable[[int], bytes]
 class _Peer:
     """What a client knows of one neighbour that advertised keys."""
 
-    mask_public_key: bytes
     share_key: bytes  # AEAD key for shares between us, derived from the enc key agreement
+    mask_key: bytes  # ChaCha20 key of our pair mask, derived from the mask key agreement
 
 
 @dataclass
@@ -76,6 +76,25 @@ class _ClientData:
     handled: set[bytes] = field(default_factory=set)  # digests of the server messages handled
     late_abort: str | None = None  # a server Abort received after completing
 
+    @property
+    def partners(self) -> set[int]:
+        """The neighbours I masked with: exactly those whose shares I hold."""
+        return set(self.held_shares)
+
+    def wipe(self) -> None:
+        """Forget every secret of the session (on completion or abort).
+
+        Python ``bytes`` cannot be overwritten in place, so keys and shares are dropped
+        (their last reference goes); the encoded input, a numpy buffer, is zeroed first.
+        """
+        if self.encoded_input is not None:
+            self.encoded_input.fill(0)
+        self.encoded_input = None
+        self.mask_keys = self.enc_keys = None
+        self.self_seed = b""
+        self.peers.clear()
+        self.held_shares.clear()
+
     def identity(self, client: int) -> bytes:
         """The application-given identity verify key of ``client``.
 
@@ -97,11 +116,16 @@ class _ClientData:
             )
         return key
 
-    def verify(self, client: int, payload: bytes, signature: bytes, what: str) -> None:
-        """Check ``client``'s signature over ``payload`` against its roster key, naming both."""
+    def verify(
+        self, client: int, payload: bytes, signature: bytes, what: str, *, cached: bool = False
+    ) -> None:
+        """Check ``client``'s signature over ``payload`` against its roster key, naming both.
+
+        ``cached`` uses ``crypto.verify_cached`` (for bytes every client checks alike).
+        """
         key = self.identity(client)
         try:
-            crypto.verify(key, payload, signature)
+            (crypto.verify_cached if cached else crypto.verify)(key, payload, signature)
         except BadSignatureError:
             raise BadSignatureError(
                 f"{what} of client {client} does not verify under its roster key "
@@ -186,20 +210,23 @@ class ShareKeys(_AliveState):
             d.mask_keys.public, d.enc_keys.public,
         ):
             raise MaliciousServerError("the key directory does not carry my own keys")
+        _check_directory(d, message)
         d.session_id = derivation.session_id(d.config_digest, message.records)
         d.graph = cfg.build_graph(d.session_id)
         for v in d.graph.neighbours(d.me):
             entry = message.entry(v)
             if entry is None:
                 continue  # v dropped out before advertising: left out, nothing to recover
-            payload = derivation.advert_payload(
-                d.config_digest, v, entry.mask_public_key, entry.enc_public_key
-            )
-            d.verify(v, payload, entry.signature, "the key advertisement")
             if {entry.mask_public_key, entry.enc_public_key} & {d.mask_keys.public, d.enc_keys.public}:
                 raise MaliciousServerError(f"client {v} advertises my own public key")
-            shared = crypto.kx_agree(d.enc_keys.secret, entry.enc_public_key)
-            d.peers[v] = _Peer(entry.mask_public_key, derivation.share_key(shared, d.session_id))
+            # Both agreements now, so that a low-order or invalid key of either kind is
+            # refused before any share leaves this client.
+            share_secret = crypto.kx_agree(d.enc_keys.secret, entry.enc_public_key)
+            mask_secret = crypto.kx_agree(d.mask_keys.secret, entry.mask_public_key)
+            d.peers[v] = _Peer(
+                share_key=derivation.share_key(share_secret, d.session_id),
+                mask_key=derivation.pair_mask_key(mask_secret, d.session_id, d.me, v),
+            )
         if len(d.peers) < cfg.threshold:
             raise AbortedError(
                 f"only {len(d.peers)} neighbours advertised keys; threshold is {cfg.threshold}"
@@ -218,6 +245,8 @@ class ShareKeys(_AliveState):
             for v, s, k in zip(holders, seed_shares, key_shares, strict=True)
         )
         out = msg.ShareKeys(d.me, d.session_id, tuple(holders), ciphertexts)
+        # Both secret keys now live only as shares and derived keys: forget them.
+        d.mask_keys = d.enc_keys = None
         return MaskedInput(d), out
 
 
@@ -247,7 +276,13 @@ class MaskedInput(_AliveState):
                 d.peers[v].share_key, ciphertext,
                 derivation.share_associated_data(d.session_id, v, d.me),
             )
-            d.held_shares[v] = derivation.unpack_share_plaintext(plaintext, v, d.me)
+            seed_share, key_share = derivation.unpack_share_plaintext(plaintext, v, d.me)
+            try:
+                shamir.check_share(seed_share)
+                shamir.check_share(key_share)
+            except shamir.InvalidShareError as exc:
+                raise shamir.InvalidShareError(f"shares from client {v}: {exc}") from None
+            d.held_shares[v] = (seed_share, key_share)
         self._shares_received = True
         if d.encoded_input is None:
             return self, None
@@ -261,16 +296,25 @@ class MaskedInput(_AliveState):
 
     def _send(self) -> tuple[ClientState, msg.Message]:
         d, cfg = self.data, self.data.config
+        partners = sorted(d.partners)  # exactly the neighbours that shared with us
         keys = [derivation.self_mask_key(d.self_seed, d.session_id)]
-        signs = [1]
-        for v in d.held_shares:  # exactly the neighbours that shared with us
-            shared = crypto.kx_agree(d.mask_keys.secret, d.peers[v].mask_public_key)
-            keys.append(derivation.pair_mask_key(shared, d.session_id, d.me, v))
-            signs.append(derivation.pair_sign(d.me, v))
+        keys += [d.peers[v].mask_key for v in partners]
+        signs = [1] + [derivation.pair_sign(d.me, v) for v in partners]
         masked = d.encoded_input.copy()
         prg.accumulate_masks(masked, keys, signs, cfg.bits, cipher=cfg.cipher)
-        out = msg.MaskedInput(d.me, d.session_id, packing.pack(masked, cfg.bits))
-        d.encoded_input = None  # the plaintext input is no longer needed
+        # Sign whom I masked with: peers reveal my self-mask seed only if enough of these
+        # partners survive in a view the partners' own neighbourhoods endorsed.
+        signature = crypto.sign(
+            d.identity_key,
+            derivation.partners_payload(d.session_id, d.me, msg.encode_ids(partners)),
+        )
+        excluded = msg.encode_ids(sorted(set(d.graph.neighbours(d.me)) - d.partners))
+        out = msg.MaskedInput(d.me, d.session_id, packing.pack(masked, cfg.bits), excluded, signature)
+        d.encoded_input.fill(0)  # the plaintext input is no longer needed
+        d.encoded_input = None
+        d.self_seed = b""  # its shares are with my neighbours; the seed itself is not needed
+        for peer in d.peers.values():
+            peer.mask_key = b""
         nxt = ConsistencyCheck(d) if cfg.consistency_check else Unmasking(d)
         return nxt, out
 
@@ -285,8 +329,9 @@ class ConsistencyCheck(ClientState):
             return super().handle(message)
         d = self.data
         d.check_session(message.session_id)
-        survivors = _among(msg.decode_ids(message.survivors), d.peers)
-        _check_enough(d, survivors, "in the consistency check")
+        listed = msg.decode_ids(message.survivors)
+        _check_counted(d, listed)
+        _check_enough(d, _among(listed, d.partners), "in the consistency check")
         d.survivors = message.survivors
         signature = crypto.sign(
             d.identity_key, derivation.consistency_payload(d.session_id, message.survivors)
@@ -295,7 +340,17 @@ class ConsistencyCheck(ClientState):
 
 
 class Unmasking(ClientState):
-    """Round 4: reveal seed shares of survivors and key shares of the dropped, never both."""
+    """Round 4: reveal seed shares of survivors and key shares of the dropped, never both.
+
+    What each share needs before it leaves (docs/security.md, "Unmasking rules"):
+
+    - every secret of owner u: the survivor set was *endorsed* for u, i.e. signed by at
+      least t of u's neighbours (with the consistency check);
+    - the self-mask seed of a survivor u, in addition: u's signed partner set (from its
+      masked input) holds at least t survivors that are themselves endorsed. With fewer
+      than t corrupt neighbours one of them is honest, and its mask key cannot be
+      revealed in any other endorsed view, so u's input never stands alone.
+    """
 
     round = Round.UNMASKING
 
@@ -310,45 +365,104 @@ class Unmasking(ClientState):
             raise MaliciousServerError(
                 f"clients {both[:5].tolist()} are listed both as survivors and dropped"
             )
-        survivors = _among(listed, d.peers)
-        dropped = _among(msg.decode_ids(message.dropped), d.peers)
-        if cfg.consistency_check:
-            if message.survivors != d.survivors:
-                raise MaliciousServerError("the survivors differ from the set I signed")
-            self._check_signatures(message)
-        _check_enough(d, survivors, "among the survivors")
-        seed_owners = tuple(v for v in sorted(d.held_shares) if v in survivors)
-        key_owners = tuple(v for v in sorted(d.held_shares) if v in dropped)
+        if cfg.consistency_check and message.survivors != d.survivors:
+            raise MaliciousServerError("the survivors differ from the set I signed")
+        _check_counted(d, listed)
+        survivors = _among(listed, d.held_shares)
+        dropped = _among(msg.decode_ids(message.dropped), d.held_shares)
+        _check_enough(d, _among(listed, d.partners), "among the survivors")
+        endorsed = self._endorsement(message, listed)
+        partners_of = self._attested_partners(message, survivors)
+        for v in sorted(survivors):
+            if not endorsed(np.array([v]))[0]:
+                raise AbortedError(
+                    f"fewer than t={cfg.threshold} of client {v}'s neighbours confirmed the survivors"
+                )
+            alive = partners_of[v][_member(listed, partners_of[v])]
+            good = int(np.count_nonzero(endorsed(alive)))
+            if good < cfg.threshold:
+                raise AbortedError(
+                    f"client {v} masked with only {good} confirmed survivors; "
+                    f"revealing its seed needs t={cfg.threshold}"
+                )
+        seed_owners = sorted(survivors)
+        gone = np.array(sorted(dropped), dtype=np.int64)
+        key_owners = gone[endorsed(gone)].tolist()  # an honest server needs no others
         out = msg.UnmaskResponse(
             sender=d.me,
             session_id=d.session_id,
-            seed_owners=seed_owners,
+            seed_owners=tuple(seed_owners),
             seed_shares=tuple(d.held_shares[v][0] for v in seed_owners),
-            key_owners=key_owners,
+            key_owners=tuple(key_owners),
             key_shares=tuple(d.held_shares[v][1] for v in key_owners),
         )
         return Completed(d), out
 
-    def _check_signatures(self, message: msg.UnmaskRequest) -> None:
-        """At least t neighbours must have signed the same survivor set that I signed."""
+    def _endorsement(
+        self, message: msg.UnmaskRequest, listed: np.ndarray
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Check the consistency signatures; return "was the survivor set endorsed for u?".
+
+        The returned function maps an id array to a bool array. Without the consistency
+        check nothing is signed and every client counts as endorsed: that mode defends
+        only against an honest-but-curious server.
+        """
         d = self.data
+        t, graph = d.config.threshold, d.graph
+        if not d.config.consistency_check:
+            return lambda ids: np.ones(len(ids), dtype=bool)
+        reach = set(graph.ball(d.me, 3))
         payload = derivation.consistency_payload(d.session_id, d.survivors)
-        valid = 0
         for signer, signature in zip(message.signers, message.signatures, strict=True):
-            if signer not in d.peers:
-                raise MaliciousServerError(f"consistency signature from non-neighbour {signer}")
+            if signer not in reach:
+                raise MaliciousServerError(f"consistency signature from {signer}, more than 3 hops away")
             d.verify(signer, payload, signature, "the consistency signature")
-            valid += 1
-        if valid < d.config.threshold:
-            raise AbortedError(
-                f"only {valid} neighbours confirmed the survivor set; threshold is {d.config.threshold}"
+        signed = np.unique(np.array(message.signers, dtype=np.int64))
+        if not _member(listed, signed).all():
+            raise MaliciousServerError("a consistency signature from a client that did not survive")
+        if graph.kind == "complete":  # u's neighbours are everyone else: O(1) per u
+            return lambda ids: signed.size - _member(signed, ids) >= t
+        signed_set = set(signed.tolist())
+        cache: dict[int, bool] = {}
+
+        def endorsed_one(u: int) -> bool:
+            if u not in cache:
+                cache[u] = sum(1 for v in graph.neighbours(u) if v in signed_set) >= t
+            return cache[u]
+
+        return lambda ids: np.array([endorsed_one(u) for u in ids.tolist()], dtype=bool)
+
+    def _attested_partners(self, message: msg.UnmaskRequest, survivors: set[int]) -> dict[int, np.ndarray]:
+        """Each surviving owner's partner set (sorted ids), as it signed it with its masked input."""
+        d = self.data
+        given = dict(zip(message.attested, zip(message.exclusions, message.attestations, strict=True),
+                         strict=True))
+        out: dict[int, np.ndarray] = {}
+        for v in survivors:
+            if v not in given:
+                raise MaliciousServerError(f"no signed partner set of survivor {v}")
+            excluded, signature = given[v]
+            neighbours = np.array(d.graph.neighbours(v), dtype=np.int64)
+            excluded_ids = msg.decode_ids(excluded)
+            if not _member(neighbours, excluded_ids).all():
+                raise MaliciousServerError(f"client {v}'s excluded partners are not its neighbours")
+            partners = neighbours[~_member(excluded_ids, neighbours)]
+            d.verify(
+                v, derivation.partners_payload(d.session_id, v, msg.encode_ids(partners)), signature,
+                "the signed partner set",
             )
+            out[v] = partners
+        return out
 
 
 class Completed(ClientState):
-    """The client has done its part; the server can finish without it."""
+    """The client has done its part; the server can finish without it. Holds no secret."""
 
     round = Round.COMPLETED
+
+    def __init__(self, data: _ClientData) -> None:
+        super().__init__(data)
+        data.wipe()
 
 
 class Aborted(ClientState):
@@ -359,26 +473,54 @@ class Aborted(ClientState):
     def __init__(self, data: _ClientData, reason: str) -> None:
         super().__init__(data)
         self.reason = reason
+        data.wipe()
 
 
 def _among(ids: np.ndarray, clients: Iterable[int]) -> set[int]:
     """Those of ``clients`` listed in the sorted id array ``ids`` (O(k log n), not O(n))."""
     wanted = np.fromiter(clients, dtype=np.int64)
-    at = np.searchsorted(ids, wanted).clip(max=max(ids.size - 1, 0))
-    hit = ids[at] == wanted if ids.size else np.zeros(wanted.size, dtype=bool)
-    return set(wanted[hit].tolist())
+    return set(wanted[_member(ids, wanted)].tolist())
+
+
+def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """For each of ``ids``, whether it is in the sorted array ``sorted_ids`` (vectorised)."""
+    if not sorted_ids.size:
+        return np.zeros(len(ids), dtype=bool)
+    at = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
+    return sorted_ids[at] == ids
 
 
 def _check_enough(d: _ClientData, survivors: set[int], where: str) -> None:
-    """Refuse to go on unless at least t of my neighbours survived (Bonawitz's |U| >= t).
+    """Refuse to go on unless at least t of my partners survived (Bonawitz's |U| >= t).
 
-    ``survivors`` holds only neighbours (see ``_among``).
+    ``survivors`` holds only partners: the neighbours I masked with (see ``_among``).
     """
     alive = len(survivors)
     if alive < d.config.threshold:
         raise AbortedError(
-            f"only {alive} of my neighbours are {where}; threshold is {d.config.threshold}"
+            f"only {alive} of the neighbours I masked with are {where}; threshold is {d.config.threshold}"
         )
+
+
+def _check_counted(d: _ClientData, survivors: np.ndarray) -> None:
+    """A client the server counts as dropped has its mask key revealed: it must say nothing more."""
+    if not _among(survivors, (d.me,)):
+        raise MaliciousServerError("the server lists me as dropped but asks me to go on")
+
+
+def _check_directory(d: _ClientData, directory: msg.KeyDirectory) -> None:
+    """Every record must be a real round-0 advert of this session: ids in [0, n), signed.
+
+    The session id (and so the SecAgg+ graph) hashes every record, so an unchecked
+    record would give the server a free re-roll of the graph.
+    """
+    directory.check_ids(d.config.num_clients)
+    for row_id in directory.ids.tolist():
+        entry = directory.entry(row_id)
+        payload = derivation.advert_payload(
+            d.config_digest, row_id, entry.mask_public_key, entry.enc_public_key
+        )
+        d.verify(row_id, payload, entry.signature, "the key advertisement", cached=True)
 
 
 # --- facade -------------------------------------------------------------------
@@ -662,7 +804,7 @@ def _dump_state(state: ClientState) -> dict[str, object]:
         "mask_keys": None if d.mask_keys is None else (d.mask_keys.secret, d.mask_keys.public),
         "enc_keys": None if d.enc_keys is None else (d.enc_keys.secret, d.enc_keys.public),
         "session_id": d.session_id,
-        "peers": [(v, p.mask_public_key, p.share_key) for v, p in sorted(d.peers.items())],
+        "peers": [(v, p.share_key, p.mask_key) for v, p in sorted(d.peers.items())],
         "self_seed": d.self_seed,
         "held_shares": [(v, s, k) for v, (s, k) in sorted(d.held_shares.items())],
         "encoded_input": None if d.encoded_input is None else d.encoded_input.tobytes(),
@@ -718,7 +860,7 @@ def _load_state(fields: dict[str, object], identity_key: bytes, identities: Iden
     d.session_id = _get(fields, "session_id", bytes)  # type: ignore[assignment]
     if d.session_id:
         d.graph = config.build_graph(d.session_id)
-    d.peers = {v: _Peer(pk, key) for v, pk, key in _triples(fields["peers"], "peers")}
+    d.peers = {v: _Peer(share, mask) for v, share, mask in _triples(fields["peers"], "peers")}
     d.self_seed = _get(fields, "self_seed", bytes)  # type: ignore[assignment]
     d.held_shares = {v: (s, k) for v, s, k in _triples(fields["held_shares"], "held_shares")}
     raw_input = fields["encoded_input"]

@@ -59,7 +59,7 @@ class SecAggConfig:
     degree: int = 0
     max_weight: float = 1.0
     consistency_check: bool = True
-    session_nonce: bytes = bytes(32)
+    session_nonce: bytes = dataclasses.field(default_factory=lambda: crypto.random_bytes(32))
     cipher: str = "chacha20"
 
     def __post_init__(self) -> None:
@@ -76,6 +76,9 @@ class SecAggConfig:
                raising=SecAggTypeError)
         ensure(type(self.session_nonce) is bytes and len(self.session_nonce) == 32,
                "session_nonce must be 32 bytes")
+        # A constant nonce would let round-0 adverts of an old session verify in a new one.
+        ensure(any(self.session_nonce),
+               "session_nonce must be 32 fresh random bytes, not zeros (omit it to draw one)")
         ensure(2 <= self.num_clients <= 1 << 24, f"num_clients must be in [2, 2^24], got {self.num_clients}")
         ensure(self.vector_length >= 1, f"vector_length must be >= 1, got {self.vector_length}")
         ensure(2 <= self.bits <= 64, f"bits must be in [2, 64], got {self.bits}")
@@ -97,7 +100,12 @@ class SecAggConfig:
                    f"the consistency check needs 2 * threshold > degree to stop split views, "
                    f"got threshold {self.threshold} and degree {self.degree}")
         planner.check_no_wrap(self.num_clients, self.clip, self.scale, self.bits)
-        ensure(self.weight_scale > 0, "bits too small to carry the weights")
+        # The weight element must resolve a weight of 1 (one example): a coarser scale
+        # rounds typical weights to 0 and the weight sum decodes as nonsense.
+        ensure(self.weight_scale >= 1,
+               f"max_weight {self.max_weight} with {self.num_clients} clients needs more than "
+               f"{self.bits} bits: the weight sum would be encoded in steps of "
+               f"{1 / self.weight_scale:g}; lower max_weight or raise bits")
 
     # --- derived values ------------------------------------------------------
 
@@ -120,7 +128,7 @@ class SecAggConfig:
         """The neighbour graph; a Harary graph's labels are permuted by the session id."""
         if self.graph == "complete":
             return complete_graph(self.num_clients)
-        seed = crypto.derive_key(session_id, b"graph-permutation")
+        seed = crypto.stretch(crypto.derive_key(session_id, b"graph-permutation"))
         return harary_graph(self.num_clients, self.degree, seed)
 
     # --- bytes --------------------------------------------------------------------
@@ -193,6 +201,15 @@ class SecAggConfig:
         Without ``bits``, 32 bits are used unless ``scale`` needs more; without
         ``scale``, the largest scale that fits. A fresh ``session_nonce`` is drawn
         unless given (all parties must then receive this same config).
+
+        ``consistency_check=True`` (the default) plans for a *malicious* server: the
+        threshold also satisfies 2t > k + (corrupt neighbours), which the consistency
+        round needs to stop split views (docs/security.md). With
+        ``consistency_check=False`` the planner still gives that (k, t), but the
+        session only protects against an *honest-but-curious* server: without the
+        signed survivor set, a malicious server can ask different clients for both
+        kinds of share of one client. Use it only where the server is trusted to run
+        the protocol as written.
         """
         ensure(graph in GRAPHS, f"graph must be one of {GRAPHS}, got {graph!r}")
         if graph == "harary":

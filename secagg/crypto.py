@@ -11,6 +11,7 @@ signature, a ciphertext) raise ``RemoteProtocolError`` subclasses.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ import nacl.bindings as _sodium
 import nacl.encoding
 import nacl.exceptions
 import nacl.hash
+import nacl.pwhash
 import nacl.signing
 import nacl.utils
 
@@ -51,6 +53,10 @@ __all__ = [
     "generate_signing_keypair",
     "sign",
     "verify",
+    "verify_cached",
+    "stretch",
+    "STRETCH_OPSLIMIT",
+    "STRETCH_MEMLIMIT",
     "derive_key",
     "session_id",
     "aead_encrypt",
@@ -174,6 +180,47 @@ def verify(verify_key: bytes, message: bytes, signature: bytes) -> None:
         nacl.signing.VerifyKey(verify_key).verify(message, signature)
     except nacl.exceptions.CryptoError as exc:
         raise BadSignatureError("signature does not verify under the given identity key") from exc
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _verifies(verify_key: bytes, message: bytes, signature: bytes) -> bool:
+    try:
+        verify(verify_key, message, signature)
+    except BadSignatureError:
+        return False
+    return True
+
+
+def verify_cached(verify_key: bytes, message: bytes, signature: bytes) -> None:
+    """``verify``, remembering the verdict for these exact bytes in this process.
+
+    For checks every client repeats on the same bytes (each client verifies every
+    record of the key directory): a process that runs many clients (a simulation,
+    a test suite) pays once per record. The verdict is a pure function of the three
+    byte strings, so the cache can only save work, never change an answer.
+    """
+    if not _verifies(bytes(verify_key), bytes(message), bytes(signature)):
+        raise BadSignatureError("signature does not verify under the given identity key")
+
+
+#: Argon2id cost of ``stretch``: about 0.05-0.1 s and 32 MiB on this project's machines.
+STRETCH_OPSLIMIT = 2
+STRETCH_MEMLIMIT = 32 << 20
+_STRETCH_SALT = b"secagg.graph.v1\0"  # 16 bytes: a fixed domain label, the input is unique
+
+
+@functools.lru_cache(maxsize=64)
+def stretch(seed: bytes) -> bytes:
+    """A 32-byte Argon2id stretch of ``seed`` (memory-hard, deliberately slow).
+
+    Used for the SecAgg+ graph permutation, so that a server that grinds candidate key
+    directories for a graph it likes pays one Argon2id evaluation per candidate.
+    Cached per process (every client of a simulation derives the same graph).
+    """
+    seed = _ensure_bytes(seed, "seed", KEY_BYTES)
+    return nacl.pwhash.argon2id.kdf(
+        KEY_BYTES, seed, _STRETCH_SALT, opslimit=STRETCH_OPSLIMIT, memlimit=STRETCH_MEMLIMIT
+    )
 
 
 def _length_prefixed(items: tuple[object, ...], what: str) -> bytes:

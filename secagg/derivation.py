@@ -26,6 +26,7 @@ __all__ = [
     "pair_mask_key",
     "pair_sign",
     "consistency_payload",
+    "partners_payload",
     "encode_input",
     "decode_sum",
 ]
@@ -94,6 +95,11 @@ def pair_sign(u: int, v: int) -> int:
 def consistency_payload(sid: bytes, survivors: bytes) -> bytes:
     """What a client signs in the consistency check: the set of counted inputs."""
     return crypto.session_id(b"secagg-consistency", sid, survivors)
+
+
+def partners_payload(sid: bytes, client: int, partners: bytes) -> bytes:
+    """What a client signs with its masked input: the IdSet of neighbours it masked with."""
+    return crypto.session_id(b"secagg-partners", sid, _u32(client), partners)
 
 
 def encode_input(config: SecAggConfig, x: np.ndarray, weight: float) -> tuple[np.ndarray, int]:

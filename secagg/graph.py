@@ -57,6 +57,23 @@ class Graph:
         ring = [(p + d) % self.n for d in range(-half, half + 1) if d]
         return tuple(sorted(int(v) for v in self._label[ring]))
 
+    def ball(self, i: int, hops: int) -> tuple[int, ...]:
+        """Every client within ``hops`` edges of ``i`` (``i`` included), sorted.
+
+        On the Harary graph that is the ring positions within hops * k/2 of i's; on the
+        complete graph, everyone once hops >= 1.
+        """
+        i = self._check_node(i)
+        hops = _ensure_int(hops, "hops", 0, 2**31 - 1)
+        if hops == 0:
+            return (i,)
+        reach = hops * (self.degree // 2)
+        if self.kind == "complete" or 2 * reach + 1 >= self.n:
+            return tuple(range(self.n))
+        p = int(self._position[i])
+        ring = [(p + d) % self.n for d in range(-reach, reach + 1)]
+        return tuple(sorted(int(v) for v in self._label[ring]))
+
     def is_neighbour(self, i: int, j: int) -> bool:
         """Whether clients ``i`` and ``j`` are adjacent (O(1); symmetric; False if i == j)."""
         i, j = self._check_node(i), self._check_node(j, "j")

@@ -156,6 +156,14 @@ class KeyDirectory(Message):
         if ids.size and (np.any(np.diff(ids) <= 0) or ids[-1] >= MAX_CLIENTS):
             raise _fail(type(self), "records", "strictly increasing client ids", "unsorted records")
 
+    def check_ids(self, num_clients: int) -> None:
+        """Refuse records of ids outside [0, num_clients) (a session's ids are 0 .. n-1)."""
+        ids = self.ids
+        if ids.size and ids[-1] >= num_clients:
+            raise MalformedMessageError(
+                f"KeyDirectory.records: client id {int(ids[-1])} is outside [0, {num_clients})"
+            )
+
     @functools.cached_property
     def table(self) -> np.ndarray:
         """The records as a numpy structured array (id, mask_pk, enc_pk, signature)."""
@@ -216,16 +224,27 @@ class EncryptedShares(Message):
 
 @dataclass(frozen=True)
 class MaskedInput(Message):
-    """Round 2, client -> server: the masked, bit-packed input vector (weight element last)."""
+    """Round 2, client -> server: the masked, bit-packed input vector (weight element last).
+
+    ``excluded`` names the graph neighbours the sender did *not* mask with (those whose
+    shares it never received); ``partner_signature`` is its identity signature over the
+    complementary partner set (``derivation.partners_payload``). Peers check it before
+    revealing the sender's self-mask seed, so that the server cannot prune a client's
+    partners and then unmask it alone.
+    """
 
     sender: int
     session_id: bytes
     masked: bytes
+    excluded: bytes
+    partner_signature: bytes
 
     def __post_init__(self) -> None:
         _check_id(type(self), "sender", self.sender)
         _check_bytes(type(self), "session_id", self.session_id, _DIGEST)
         _check_bytes(type(self), "masked", self.masked)
+        _check_idset(type(self), "excluded", self.excluded)
+        _check_bytes(type(self), "partner_signature", self.partner_signature, _SIGNATURE)
 
 
 @dataclass(frozen=True)
@@ -256,24 +275,45 @@ class ConsistencySignature(Message):
 
 @dataclass(frozen=True)
 class UnmaskRequest(Message):
-    """Round 3 -> 4, server -> one client: who survived, who dropped, and the peers' signatures."""
+    """Round 3 -> 4, server -> one client: who survived, who dropped, and the evidence for it.
+
+    ``signers``/``signatures``: consistency signatures over ``survivors`` from clients
+    within three hops of the receiver (empty without the consistency check).
+    ``attested``/``exclusions``/``attestations``: for each surviving neighbour whose
+    shares the receiver holds, the ``excluded`` set and ``partner_signature`` of its
+    ``MaskedInput``.
+    """
 
     session_id: bytes
     survivors: bytes
     dropped: bytes
     signers: tuple[int, ...]
     signatures: tuple[bytes, ...]
+    attested: tuple[int, ...]
+    exclusions: tuple[bytes, ...]
+    attestations: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        _check_bytes(type(self), "session_id", self.session_id, _DIGEST)
-        _check_idset(type(self), "survivors", self.survivors)
-        _check_idset(type(self), "dropped", self.dropped)
-        _check_id_list(type(self), "signers", self.signers)
-        _check_bytes_list(type(self), "signatures", self.signatures, _SIGNATURE)
-        _check_same_length(type(self), "signers", "signatures", self.signers, self.signatures)
+        cls = type(self)
+        _check_bytes(cls, "session_id", self.session_id, _DIGEST)
+        _check_idset(cls, "survivors", self.survivors)
+        _check_idset(cls, "dropped", self.dropped)
+        _check_id_list(cls, "signers", self.signers)
+        _check_bytes_list(cls, "signatures", self.signatures, _SIGNATURE)
+        _check_same_length(cls, "signers", "signatures", self.signers, self.signatures)
         if len(set(self.signers)) != len(self.signers):
             # One signature repeated must not count twice towards the threshold.
             raise MalformedMessageError("UnmaskRequest.signers: a signer is listed twice")
+        _check_id_list(cls, "attested", self.attested)
+        if type(self.exclusions) is not tuple:
+            raise _fail(cls, "exclusions", "a list of IdSets", self.exclusions)
+        for item in self.exclusions:
+            _check_idset(cls, "exclusions", item)
+        _check_bytes_list(cls, "attestations", self.attestations, _SIGNATURE)
+        _check_same_length(cls, "attested", "exclusions", self.attested, self.exclusions)
+        _check_same_length(cls, "attested", "attestations", self.attested, self.attestations)
+        if len(set(self.attested)) != len(self.attested):
+            raise MalformedMessageError("UnmaskRequest.attested: a client is listed twice")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class _ServerData:
     session_id: bytes = b""
     graph: Graph | None = None
     sharers: dict[int, msg.ShareKeys] = field(default_factory=dict)  # U2
+    forwarded: dict[int, tuple[int, ...]] = field(default_factory=dict)  # whose shares each got
+    attestations: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)  # (excluded, signature)
     total: np.ndarray | None = None
     survivors: list[int] = field(default_factory=list)  # U3: inputs in the sum, sorted
     counted: frozenset[int] = frozenset()  # U3 again, for membership tests
@@ -174,6 +176,7 @@ class CollectShares(ServerState):
                     inbox[v][0].append(u)
                     inbox[v][1].append(ciphertext)
         d.total = np.zeros(d.config.encoded_length, dtype=storage_dtype(d.config.bits))
+        d.forwarded = {v: tuple(senders) for v, (senders, _) in inbox.items()}
         out = {
             v: msg.EncryptedShares(d.session_id, tuple(senders), tuple(cts))
             for v, (senders, cts) in inbox.items()
@@ -199,10 +202,15 @@ class CollectMaskedInputs(ServerState):
         if not isinstance(message, msg.MaskedInput) or sender in self._received or sender not in d.sharers:
             return super().receive(sender, message)
         d.check_session(message.session_id)
+        partners = set(d.forwarded[sender])
+        excluded = [v for v in d.graph.neighbours(sender) if v not in partners]
+        if message.excluded != msg.encode_ids(excluded):
+            raise _Drop(DropReason.PROTOCOL_VIOLATION, "masked with other partners than it was sent")
         try:
             vector = packing.unpack(message.masked, cfg.encoded_length, cfg.bits)
         except (ValueError, TypeError) as exc:
             raise _Drop(DropReason.MALFORMED, f"masked input: {exc}") from None
+        d.attestations[sender] = (message.excluded, message.partner_signature)
         d.total += vector
         if cfg.bits not in (32, 64):
             d.total &= d.total.dtype.type(self._mask)
@@ -353,12 +361,29 @@ def _require_quorum(d: _ServerData, count: int, what: str) -> None:
 
 
 def _check_recoverable(d: _ServerData, helpers: Set[int]) -> None:
-    """Abort early unless every needed secret has at least t potential helpers."""
+    """Abort early, revealing nothing, unless every client would answer the unmasking.
+
+    Mirrors the clients' rules (``client.Unmasking``): every needed secret of u needs t
+    of u's neighbours among ``helpers`` (the signers, or the survivors before they
+    sign); a survivor's seed also needs t partners that survived and are so covered.
+    """
     t = d.config.threshold
     survivors = d.counted
-    for v in d.sharers:
-        needed = v in survivors or bool(d.neighbours_in(v, survivors))
-        if needed and len(d.neighbours_in(v, helpers)) < t:
+    covered: dict[int, bool] = {}
+
+    def endorsed(u: int) -> bool:
+        if u not in covered:
+            covered[u] = len(d.neighbours_in(u, helpers)) >= t
+        return covered[u]
+
+    for v in sorted(d.sharers):
+        if v in survivors:
+            good = sum(1 for p in d.forwarded.get(v, ()) if p in survivors and endorsed(p))
+            if not endorsed(v) or good < t:
+                raise AbortedError(
+                    f"client {v} has fewer than t={t} neighbours or partners left to unmask it; aborting"
+                )
+        elif d.neighbours_in(v, survivors) and not endorsed(v):
             raise AbortedError(
                 f"client {v} has fewer than t={t} neighbours left to unmask it; aborting"
             )
@@ -367,12 +392,17 @@ def _check_recoverable(d: _ServerData, helpers: Set[int]) -> None:
 def _unmask_requests(
     d: _ServerData, asked: list[int], signatures: dict[int, bytes]
 ) -> dict[int, msg.Message]:
+    """Each asked client's request: the sets, signatures within 3 hops, partner attestations."""
     dropped = msg.encode_ids(sorted(set(d.sharers) - d.counted))
     out: dict[int, msg.Message] = {}
     for u in asked:
-        signers = tuple(d.neighbours_in(u, signatures))
+        signers = tuple(v for v in d.graph.ball(u, 3) if v in signatures) if signatures else ()
+        attested = tuple(v for v in d.forwarded[u] if v in d.counted)
         out[u] = msg.UnmaskRequest(
-            d.session_id, d.survivors_wire, dropped, signers, tuple(signatures[s] for s in signers)
+            d.session_id, d.survivors_wire, dropped, signers, tuple(signatures[s] for s in signers),
+            attested,
+            tuple(d.attestations[v][0] for v in attested),
+            tuple(d.attestations[v][1] for v in attested),
         )
     return out
 
@@ -463,6 +493,8 @@ class Server:
         dropped client's later messages are ignored; the first reason is kept.
         """
         client = session_index(client, self._state.data.config.num_clients, "client")
+        ensure(isinstance(reason, DropReason), f"reason must be a DropReason, got {reason!r}",
+               raising=SecAggTypeError)
         self._state.data.dropped.setdefault(client, (reason, detail))
 
     def close_round(self) -> dict[int, bytes]:

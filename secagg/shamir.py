@@ -30,6 +30,7 @@ __all__ = [
     "CHUNKS",
     "SHARE_BYTES",
     "InvalidShareError",
+    "check_share",
     "split",
     "reconstruct",
     "Reconstructor",
@@ -129,6 +130,11 @@ def _parse_shares(shares: object, count: int) -> np.ndarray:
         raising=InvalidShareError,
     )
     return arr
+
+
+def check_share(share: bytes) -> None:
+    """Raise ``InvalidShareError`` unless ``share`` is SHARE_BYTES bytes of field elements."""
+    _parse_shares([share], 1)
 
 
 def split(secret: bytes, xs: Sequence[int], t: int) -> list[bytes]:

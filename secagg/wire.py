@@ -20,7 +20,7 @@ from secagg.errors import MalformedMessageError, UnexpectedMessageError
 __all__ = ["VERSION", "MAGIC", "encode", "decode", "message_digest"]
 
 MAGIC = "secagg"
-VERSION = 1
+VERSION = 2  # 2: MaskedInput carries the signed partner set; UnmaskRequest its attestations
 
 _TAGS: dict[type[m.Message], int] = {
     m.AdvertiseKeys: 1,

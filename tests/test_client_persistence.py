@@ -76,7 +76,11 @@ def test_the_saved_bytes_hold_no_secret_in_the_clear():
     cohort.step()
     d = cohort.clients[0]._state.data
     saved = cohort.clients[0].to_bytes(include_secrets=True)
-    for secret in (d.mask_keys.secret, d.enc_keys.secret, d.self_seed, cohort.identities[0].secret):
+    secrets = [cohort.identities[0].secret, d.self_seed]
+    secrets += [kp.secret for kp in (d.mask_keys, d.enc_keys) if kp is not None]
+    secrets += [k for p in d.peers.values() for k in (p.share_key, p.mask_key)]
+    assert len(secrets) > 2 + len(d.peers)
+    for secret in secrets:
         assert secret not in saved
     assert d.encoded_input is None or d.encoded_input.tobytes() not in saved
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import Cohort, make_config, reencode
 
-from secagg import crypto, derivation, wire
+from secagg import crypto, derivation, shamir, wire
 from secagg import messages as msg
 from secagg.errors import (
     AbortedError,
@@ -119,6 +119,39 @@ class TestShareKeys:
         cohort, directory = held
         forged = _directory_with(directory, 3, **{field: crypto.generate_kx_keypair().public})
         with pytest.raises(BadSignatureError):
+            cohort.deliver(0, forged)
+        _assert_aborted(cohort, 0)
+
+    def test_refuses_a_low_order_mask_key_before_sharing(self, held):
+        # Colluding client 3 signs an advert whose mask key is the low-order point 0.
+        cohort, directory = held
+        entry = directory.entry(3)
+        payload = derivation.advert_payload(directory.config_digest, 3, bytes(32), entry.enc_public_key)
+        forged = _directory_with(directory, 3, mask_pk=bytes(32),
+                                 signature=crypto.sign(cohort.identities[3].secret, payload))
+        with pytest.raises(crypto.BadPublicKeyError):
+            cohort.deliver(0, forged)
+        assert not cohort.sent("up", msg.ShareKeys, 0)
+        _assert_aborted(cohort, 0)
+
+    @pytest.mark.parametrize("record", ["out_of_range", "foreign_signature"])
+    def test_refuses_a_fabricated_record_of_a_non_neighbour(self, record):
+        # Harary n = 12, k = 2: the fabricated record is not 0's neighbour, yet 0 refuses it.
+        cohort = Cohort(n=12, threshold=2, graph="harary", degree=2)
+        cohort.hold(msg.KeyDirectory, 0)
+        cohort.run_until(Round.SHARE_KEYS)
+        directory = _held(cohort, 0)
+        kp = crypto.generate_kx_keypair()
+        if record == "out_of_range":
+            extra = (12).to_bytes(4, "little") + kp.public + kp.public + bytes(64)
+            forged = msg.KeyDirectory(directory.config_digest, directory.records + extra)
+            expected = MalformedMessageError
+        else:
+            payload = derivation.advert_payload(directory.config_digest, 11, kp.public, kp.public)
+            forged = _directory_with(directory, 11, mask_pk=kp.public, enc_pk=kp.public,
+                                     signature=crypto.sign(cohort.identities[10].secret, payload))
+            expected = BadSignatureError
+        with pytest.raises(expected):
             cohort.deliver(0, forged)
         _assert_aborted(cohort, 0)
 
@@ -233,6 +266,20 @@ class TestMaskedInput:
         with pytest.raises(DecryptionError):
             cohort.deliver(0, swapped)
 
+    def test_refuses_a_share_out_of_the_field_naming_the_sender(self, held):
+        # Colluding client 2 encrypts, properly, a seed share whose elements are >= 2^61 - 1.
+        cohort, to0, _ = held
+        key = cohort.clients[0]._state.data.peers[2].share_key
+        bad = b"\xff" * shamir.SHARE_BYTES
+        plaintext = derivation.pack_share_plaintext(2, 0, bad, bytes(shamir.SHARE_BYTES))
+        ct = crypto.aead_encrypt(key, plaintext, derivation.share_associated_data(to0.session_id, 2, 0))
+        j = to0.senders.index(2)
+        cts = (*to0.ciphertexts[:j], ct, *to0.ciphertexts[j + 1:])
+        with pytest.raises(shamir.InvalidShareError, match="client 2"):
+            cohort.deliver(0, dataclasses.replace(to0, ciphertexts=cts))
+        assert not cohort.sent("up", msg.MaskedInput, 0)
+        _assert_aborted(cohort, 0)
+
     def test_a_tampered_ciphertext_does_not_decrypt(self, held):
         cohort, to0, _ = held
         bad = bytearray(to0.ciphertexts[0])
@@ -323,7 +370,7 @@ class TestConsistencyCheck:
 
     def test_rejects_an_unmask_request_before_it_signed(self, held):
         cohort, request = held
-        early = msg.UnmaskRequest(request.session_id, request.survivors, b"", (), ())
+        early = msg.UnmaskRequest(request.session_id, request.survivors, b"", (), (), (), (), ())
         with pytest.raises(UnexpectedMessageError):
             cohort.deliver(0, early)
         assert not _unmask_responses(cohort, 0)
@@ -384,10 +431,55 @@ class TestUnmasking:
         with pytest.raises(BadSignatureError):
             cohort.deliver(0, forged)
 
-    def test_rejects_a_signature_from_a_non_neighbour(self, held):
+    def test_refuses_a_survivor_whose_signed_partner_set_is_missing(self, held):
         cohort, request = held
-        with pytest.raises(MaliciousServerError):
-            cohort.deliver(0, dataclasses.replace(request, signers=(0, *request.signers[1:])))
+        j = request.attested.index(3)
+        cut = {f: getattr(request, f)[:j] + getattr(request, f)[j + 1:]
+               for f in ("attested", "exclusions", "attestations")}
+        with pytest.raises(MaliciousServerError, match="partner set of survivor 3"):
+            cohort.deliver(0, dataclasses.replace(request, **cut))
+        assert not _unmask_responses(cohort, 0)
+
+    def test_refuses_a_partner_set_the_survivor_did_not_sign(self, held):
+        # The server claims 3 excluded partners 1 and 2 (say, to shrink its partner count).
+        cohort, request = held
+        j = request.attested.index(3)
+        exclusions = list(request.exclusions)
+        exclusions[j] = msg.encode_ids([1, 2])
+        with pytest.raises(BadSignatureError):
+            cohort.deliver(0, dataclasses.replace(request, exclusions=tuple(exclusions)))
+        assert not _unmask_responses(cohort, 0)
+
+    def test_refuses_a_survivor_whose_neighbourhood_did_not_confirm_the_set(self, held):
+        # Signatures from 0, 1 and 3 only: each of them has just two signers among its
+        # neighbours (n = 6, t = 3), so survivor 1's seed share must not leave.
+        cohort, request = held
+        keep = [i for i, s in enumerate(request.signers) if s in (0, 1, 3)]
+        few = dataclasses.replace(request, signers=tuple(request.signers[i] for i in keep),
+                                  signatures=tuple(request.signatures[i] for i in keep))
+        with pytest.raises(AbortedError):
+            cohort.deliver(0, few)
+        assert not _unmask_responses(cohort, 0)
+
+    def test_rejects_signatures_swapped_between_signers(self, held):
+        cohort, request = held
+        swapped = (request.signatures[1], request.signatures[0], *request.signatures[2:])
+        with pytest.raises(BadSignatureError):
+            cohort.deliver(0, dataclasses.replace(request, signatures=swapped))
+
+    def test_rejects_a_signature_from_more_than_three_hops_away(self):
+        # Harary, n = 12, k = 2: a client sees only signers within 3 hops (ring distance 3).
+        cohort = Cohort(n=12, threshold=2, graph="harary", degree=2)
+        cohort.hold(msg.UnmaskRequest, 0)
+        cohort.run_until(Round.UNMASKING)
+        request = _held(cohort, 0)
+        graph = cohort.clients[0]._state.data.graph
+        far = next(v for v in range(12) if v not in graph.ball(0, 3))
+        with pytest.raises(MaliciousServerError, match="3 hops"):
+            cohort.deliver(0, dataclasses.replace(
+                request, signers=(*request.signers, far), signatures=(*request.signatures, bytes(64))
+            ) if far not in request.signers else request)
+        assert not _unmask_responses(cohort, 0)
 
     def test_rejects_an_unmask_request_of_another_session(self, held):
         cohort, request = held
@@ -437,7 +529,10 @@ class TestUnmasking:
         cohort.down = split_view
         cohort.run()
         assert not cohort.sent("up", msg.UnmaskResponse)
-        assert all(isinstance(cohort.errors[i], AbortedError) for i in range(6))
+        assert all(isinstance(cohort.errors[i], AbortedError) for i in range(5))
+        # 5 is shown a survivor set without itself: it refuses to sign it at all.
+        assert isinstance(cohort.errors[5], MaliciousServerError)
+        assert not cohort.sent("up", msg.ConsistencySignature, 5)
 
     def test_without_consistency_check_still_refuses_overlapping_sets(self):
         cohort = Cohort(consistency_check=False, vanish={4: Round.MASKED_INPUT})
@@ -495,6 +590,42 @@ class TestCompleted:
         assert c.handle(wire.encode(msg.Abort("again"))) is None
         assert c.state_name == "Completed" and c.abort_reason is None
         assert c.late_abort_reason == "could not finish"
+
+
+def _assert_holds_no_secret(client) -> None:
+    d = client._state.data
+    assert d.mask_keys is None and d.enc_keys is None
+    assert d.self_seed == b"" and not d.held_shares and not d.peers
+    assert d.encoded_input is None
+
+
+class TestSecretsDoNotOutliveTheSession:
+    def test_a_completed_client_holds_no_secret(self):
+        cohort = Cohort()
+        cohort.run()
+        cohort.check_result()
+        for c in cohort.clients:
+            assert c.state_name == "Completed"
+            _assert_holds_no_secret(c)
+
+    def test_an_aborted_client_holds_no_secret(self):
+        cohort = Cohort()
+        cohort.hold(msg.ConsistencyRequest, 0)
+        cohort.run_until(Round.CONSISTENCY_CHECK)
+        assert cohort.clients[0]._state.data.held_shares  # it held shares until now
+        cohort.deliver(0, msg.Abort("bye"))
+        _assert_holds_no_secret(cohort.clients[0])
+
+    def test_keys_go_once_shared_and_the_input_buffer_is_zeroed_once_masked(self):
+        cohort = Cohort()
+        cohort.hold(msg.EncryptedShares, 0)
+        cohort.run_until(Round.MASKED_INPUT)
+        d = cohort.clients[0]._state.data
+        assert d.mask_keys is None and d.enc_keys is None  # only shares and derived keys left
+        buffer = d.encoded_input
+        assert buffer is not None and buffer.any()
+        cohort.deliver(0, cohort.held[0])
+        assert not buffer.any() and d.encoded_input is None and d.self_seed == b""
 
 
 class TestAborted:

@@ -160,3 +160,17 @@ def test_large_graph_is_cheap_and_regular():
         nb = g.neighbours(i)
         assert len(nb) == 300 and i not in nb
         assert all(i in g.neighbours(j) for j in nb[:5])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(3, 60), half=st.integers(1, 8), hops=st.integers(0, 4),
+       seed=st.binary(min_size=32, max_size=32))
+def test_ball_is_every_client_within_that_many_hops(n, half, hops, seed):
+    k = 2 * half
+    g = graph.harary_graph(n, k, seed) if k < n - 1 else graph.complete_graph(n)
+    for i in (0, n // 2, n - 1):
+        frontier, seen = {i}, {i}
+        for _ in range(hops):  # breadth-first search, the definition
+            frontier = {v for u in frontier for v in g.neighbours(u)} - seen
+            seen |= frontier
+        assert g.ball(i, hops) == tuple(sorted(seen))

@@ -205,3 +205,18 @@ def test_a_session_that_loses_exactly_the_planned_fraction_completes(n, d, stage
     lost = planner.planned_dropouts(n, d)
     counted = n - lost if stage in ("advertise", "share", "masked") else n  # later dropouts were counted
     assert len(res.survivors) == counted
+
+
+@pytest.mark.parametrize("n, corrupt, dropout, malicious, k, t", [r for r in FCP_TABLE if r[3]])
+def test_planned_thresholds_meet_the_unmasking_rules(n, corrupt, dropout, malicious, k, t):
+    """docs/security.md needs c_u < t and 2t > k + c_u for every honest client's c_u.
+
+    The planner bounds c_u by t1, the upper 2^-41/n quantile of the corrupt neighbours;
+    both conditions then follow from 2t - k - 1 >= t1 (and t <= k).
+    """
+    p = planner.plan_graph(n, dropout_rate=dropout, corrupt_fraction=corrupt)
+    if p.kind != "harary":
+        return
+    max_corrupt = math.floor((corrupt + 1e-14) * n)
+    t1 = planner._Hypergeometric(n, max_corrupt, p.k).quantile(2.0**-41 / n, complement=True)
+    assert 2 * p.t - p.k - 1 >= t1 and p.t <= p.k

@@ -30,7 +30,8 @@ def sessions(draw, enough: bool = True):
     config = SecAggConfig(
         num_clients=n, vector_length=draw(st.integers(1, 40)), threshold=threshold, bits=bits,
         clip=1.0, scale=max_scale(n, 1.0, bits), graph=graph, degree=degree,
-        consistency_check=consistency_check, session_nonce=draw(st.binary(min_size=32, max_size=32)),
+        consistency_check=consistency_check,
+        session_nonce=draw(st.binary(min_size=32, max_size=32).filter(any)),
     )
     # Each client loses at most degree - threshold neighbours: every secret stays recoverable.
     most = degree - threshold if enough else n
@@ -112,6 +113,26 @@ def test_a_consistency_check_that_two_disjoint_groups_could_pass_is_refused():
                  consistency_check=False)
 
 
+def test_a_config_refuses_an_all_zero_nonce_and_draws_a_fresh_one_when_omitted():
+    base = dict(num_clients=10, vector_length=4, threshold=6, bits=32, clip=1.0, scale=2.0**20)
+    with pytest.raises(SecAggValueError, match="session_nonce"):
+        SecAggConfig(**base, session_nonce=bytes(32))
+    a, b = SecAggConfig(**base), SecAggConfig(**base)
+    assert any(a.session_nonce) and a.session_nonce != b.session_nonce
+    assert a.digest() != b.digest()  # so adverts of one cannot verify in the other
+
+
+@pytest.mark.parametrize("max_weight, bits", [(1e12, 32), (2.0**30, 32), (1e18, 64)])
+def test_a_weight_scale_that_loses_whole_weights_is_refused(max_weight, bits):
+    # At max_weight 1e12 and 32 bits a weight of 1 would encode as 2^-12 of a unit: the
+    # weight sum of ordinary example counts would decode as about 0.
+    with pytest.raises(SecAggValueError, match="max_weight"):
+        SecAggConfig(num_clients=10, vector_length=4, threshold=6, bits=bits, clip=1.0,
+                     scale=1.0, max_weight=max_weight)
+    SecAggConfig(num_clients=10, vector_length=4, threshold=6, bits=64, clip=1.0, scale=1.0,
+                 max_weight=1e12)
+
+
 @pytest.mark.skipif("aes256ctr" not in ciphers(), reason="this CPU has no AES-NI")
 def test_a_session_can_expand_its_masks_with_aes256ctr():
     rng = np.random.default_rng(5)
@@ -123,8 +144,8 @@ def test_a_session_can_expand_its_masks_with_aes256ctr():
 
 
 def test_the_cipher_is_part_of_the_agreed_configuration():
-    base = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(32))
-    other = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(32),
+    base = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(31) + b"\x01")
+    other = SecAggConfig.plan(10, 4, clip=1.0, graph="complete", session_nonce=bytes(31) + b"\x01",
                               cipher="aes256ctr")
     assert base.digest() != other.digest()
     with pytest.raises(SecAggValueError, match="cipher"):

@@ -17,7 +17,7 @@ from helpers import Cohort, make_config, reencode
 
 from secagg import crypto, shamir, wire
 from secagg import messages as msg
-from secagg.errors import AbortedError, LocalProtocolError
+from secagg.errors import AbortedError, LocalProtocolError, SecAggTypeError, SecAggValueError
 from secagg.rounds import Round
 from secagg.server import DropReason
 
@@ -158,7 +158,7 @@ class TestCollectAdvertisements:
 
     def test_drops_a_message_of_a_later_round(self):
         cohort = Cohort()
-        early = msg.MaskedInput(0, bytes(32), b"")
+        early = msg.MaskedInput(0, bytes(32), b"", b"", bytes(64))
         cohort.up = _replace_up(msg.AdvertiseKeys, 0, lambda m: early)
         cohort.run()
         assert cohort.server.dropped == {0: DropReason.UNEXPECTED}
@@ -178,6 +178,14 @@ class TestCollectAdvertisements:
         cohort.server.receive(4, b"junk")
         assert cohort.server.dropped == {4: DropReason.TIMEOUT}
         assert 4 not in cohort.server.waiting_for
+
+    @pytest.mark.parametrize("client", [-1, 6, 2**40, "3", 2.0])
+    def test_drop_refuses_an_unknown_id(self, client):
+        cohort = Cohort()
+        cohort.begin()
+        with pytest.raises((SecAggValueError, SecAggTypeError)):
+            cohort.server.drop(client)
+        assert cohort.server.dropped == {}
 
     def test_aborts_when_fewer_than_t_clients_advertise(self):
         cohort = Cohort(vanish={i: Round.ADVERTISE_KEYS for i in (0, 1, 2, 3)})
@@ -237,7 +245,8 @@ class TestCollectMaskedInputs:
     def test_ignores_a_masked_input_from_a_client_that_never_shared(self):
         cohort = Cohort(vanish={5: Round.SHARE_KEYS})
         cohort.run_until(Round.MASKED_INPUT)
-        cohort.server.receive(5, wire.encode(msg.MaskedInput(5, cohort.session_id, b"\x00" * 8)))
+        late = msg.MaskedInput(5, cohort.session_id, b"\x00" * 8, b"", bytes(64))
+        cohort.server.receive(5, wire.encode(late))
         cohort.run()
         assert cohort.server.dropped[5] is DropReason.TIMEOUT  # and it stays ignored
         assert cohort.check_result().survivors == (0, 1, 2, 3, 4)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secagg import SecAggConfig, SecAggError, crypto
+from secagg import SecAggConfig, SecAggError
 from secagg.rounds import Round
 from secagg.testing import (
     STAGES,
@@ -35,7 +35,7 @@ _EXAMPLES = int(os.environ.get("SECAGG_ORACLE_EXAMPLES", "150"))
 def _oracle_only(case: dict) -> object:
     """The oracle's verdict on a generated case, with a random graph (no crypto run)."""
     config = case["config"]
-    graph = config.build_graph(crypto.random_bytes(32))
+    graph = config.build_graph(bytes([7]) * 32)  # any relabelling will do (and is cached)
     return expected_outcome(config, case["inputs"], case["weights"],
                             effective_schedule(config, case["schedule"], case["plan"]), graph,
                             encoded=case["encoded"])

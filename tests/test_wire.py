@@ -59,6 +59,14 @@ def unmask_responses(draw):
                               owners[cut:], shares[cut:])
 
 
+@st.composite
+def unmask_requests(draw):
+    attested, sigs = draw(_pairs(signature))
+    exclusions = tuple(draw(idsets) for _ in attested)
+    return msg.UnmaskRequest(draw(digest), draw(idsets), draw(idsets), *draw(_pairs(signature)),
+                             attested, exclusions, sigs)
+
+
 MESSAGES = {
     msg.AdvertiseKeys: st.builds(msg.AdvertiseKeys, ids, digest, key, key, signature),
     msg.KeyDirectory: key_directories(),
@@ -66,11 +74,11 @@ MESSAGES = {
                              _pairs(blob)),
     msg.EncryptedShares: st.builds(lambda sid, p: msg.EncryptedShares(sid, *p), digest,
                                    _pairs(blob)),
-    msg.MaskedInput: st.builds(msg.MaskedInput, ids, digest, st.binary(max_size=300)),
+    msg.MaskedInput: st.builds(msg.MaskedInput, ids, digest, st.binary(max_size=300), idsets,
+                               signature),
     msg.ConsistencyRequest: st.builds(msg.ConsistencyRequest, digest, idsets),
     msg.ConsistencySignature: st.builds(msg.ConsistencySignature, ids, digest, signature),
-    msg.UnmaskRequest: st.builds(lambda sid, a, b, p: msg.UnmaskRequest(sid, a, b, *p),
-                                 digest, idsets, idsets, _pairs(signature)),
+    msg.UnmaskRequest: unmask_requests(),
     msg.UnmaskResponse: unmask_responses(),
     msg.Abort: st.builds(msg.Abort, st.text(max_size=1000)),
 }
@@ -146,7 +154,7 @@ def test_every_message_type_has_a_strategy_and_a_distinct_tag():
 
 def test_the_header_is_magic_version_tag():
     encoded = wire.encode(msg.Abort("x"))
-    assert msgpack.unpackb(encoded) == ["secagg", 1, wire._TAGS[msg.Abort], "x"]
+    assert msgpack.unpackb(encoded) == ["secagg", 2, wire._TAGS[msg.Abort], "x"]
 
 
 def test_encode_refuses_something_that_is_not_a_message():
@@ -160,10 +168,11 @@ def test_encode_refuses_something_that_is_not_a_message():
 @pytest.mark.parametrize("data", [
     b"", b"\xc1", b"\x90", _raw(3, []), msgpack.packb("secagg"), msgpack.packb({"a": 1}),
     _raw(10, ["x"], magic="SECAGG"), _raw(10, ["x"], magic=b"secagg"),
-    _raw(10, ["x"], version=2), _raw(10, ["x"], version=True), _raw(10, ["x"], version=1.0),
+    _raw(10, ["x"], version=1), _raw(10, ["x"], version=3), _raw(10, ["x"], version=True),
+    _raw(10, ["x"], version=2.0),
     _raw(0, []), _raw(11, []), _raw(-1, []), _raw(True, ["x"]), _raw("10", ["x"]),
     _raw(10, []), _raw(10, ["x", "y"]), _raw(10, [b"x"]), _raw(10, ["x" * 1001]),
-    msgpack.packb(["secagg", 1, 10, "x"]) + b"\x00",  # trailing bytes
+    msgpack.packb(["secagg", 2, 10, "x"]) + b"\x00",  # trailing bytes
 ], ids=lambda d: d[:12].hex())
 def test_refuses_bad_headers_counts_and_framing(data):
     with pytest.raises(MalformedMessageError):

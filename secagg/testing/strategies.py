@@ -70,14 +70,18 @@ def _valid_fields(
     degree = n - 1 if graph == "complete" else draw(st.sampled_from(range(2, n - 1, 2)))
     check = draw(st.booleans()) if consistency_check is None else consistency_check
     threshold = draw(st.integers(degree // 2 + 1 if check else 1, degree))
-    bits = draw(st.integers((n + 1).bit_length() + 1, 64))
+    max_weight = draw(st.sampled_from([1.0, 2.0]))
+    min_bits = (n + 1).bit_length() + 1
+    while (2 ** (min_bits - 1) - 1) // n < max_weight:  # the weight element must resolve 1
+        min_bits += 1
+    bits = draw(st.integers(min_bits, 64))
     clip = draw(st.sampled_from([1.0, 0.5, 4.0, 100.0]))
     scale = max_scale(n, clip, bits) / draw(st.sampled_from([1, 2, 8]))
     return dict(
         num_clients=n, vector_length=draw(st.integers(1, max_length)), threshold=threshold, bits=bits,
         clip=clip, scale=scale, graph=graph, degree=degree if graph == "harary" else 0,
-        max_weight=draw(st.sampled_from([1.0, 2.0])), consistency_check=check,
-        session_nonce=draw(st.binary(min_size=32, max_size=32)),
+        max_weight=max_weight, consistency_check=check,
+        session_nonce=draw(st.binary(min_size=32, max_size=32).filter(any)),
         cipher=draw(st.sampled_from(prg.ciphers())),
     )
 
@@ -94,9 +98,11 @@ _BREAKS: dict[str, Any] = {
     "scale": lambda f: {**f, "scale": -1.0},
     "wrap": lambda f: {**f, "scale": f["scale"] * 2.0 ** 70},
     "session_nonce": lambda f: {**f, "session_nonce": b"short"},
+    "zero nonce": lambda f: {**f, "session_nonce": bytes(32)},
     "vector_length": lambda f: {**f, "vector_length": 0},
-    "split views": lambda f: {**f, "consistency_check": True, "threshold": max(1, f["num_clients"] // 4),
-                              "graph": "complete", "degree": 0},
+    "split views": lambda f: {**f, "consistency_check": True, "num_clients": max(3, f["num_clients"]),
+                              "threshold": (max(3, f["num_clients"]) - 1) // 2, "graph": "complete",
+                              "degree": 0},
 }
 
 
