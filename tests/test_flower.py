@@ -10,6 +10,7 @@ exact. Attack tests play the server through the grid's ``down`` hook.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -149,7 +150,7 @@ def test_too_many_silent_nodes_abort_the_round_and_the_next_round_completes():
         fed.grid.vanish[node] = Stage.MASKED
     report = secure_round(fed.grid, fed.contents(), params=PARAMS, group_id="1")
     assert not report.completed and report.arrays is None and report.sum is None
-    assert "need more than" in report.aborted or "fewer than" in report.aborted
+    assert "need at least" in report.aborted or "fewer than" in report.aborted
     fed.grid.vanish.clear()  # the nodes come back (restarted SuperNodes keep their roster id)
     again = secure_round(fed.grid, fed.contents(), params=PARAMS, group_id="2")
     assert again.completed and again.survivors == tuple(sorted(fed.nodes))
@@ -171,8 +172,8 @@ def _rewrite_unmask(fed: Federation, victim: int, targets: set[int]):
         request = wire.decode(get_payload(message.content))
         survivors = [s for s in msg.decode_ids(request.survivors).tolist() if s != victim_index]
         dropped = sorted(set(msg.decode_ids(request.dropped).tolist()) | {victim_index})
-        forged = msg.UnmaskRequest(request.session_id, msg.encode_ids(survivors), msg.encode_ids(dropped),
-                                   request.signers, request.signatures)
+        forged = dataclasses.replace(request, survivors=msg.encode_ids(survivors),
+                                     dropped=msg.encode_ids(dropped))
         put_payload(message.content, wire.encode(forged))
         return message
 
@@ -199,6 +200,13 @@ def test_a_server_claiming_a_live_node_dropped_cannot_get_its_mask_key(share):
     assert not (key_shares >= t and seed_shares >= t)
     assert len(_errors(fed.grid, Stage.UNMASK)) == len(targets)
     assert all("MaliciousServerError" in e for e in _errors(fed.grid, Stage.UNMASK))
+
+
+def test_a_cohort_too_small_for_a_safe_threshold_is_not_started():
+    fed = Federation(n=3)
+    report = secure_round(fed.grid, fed.contents(), params=PARAMS, group_id="1")
+    assert not report.completed and "no safe session for 3 nodes" in report.aborted
+    assert all(sent is Stage.IDENTIFY for sent, _, _ in fed.grid.log) and fed.trained == []
 
 
 def test_nodes_refuse_a_config_their_policy_does_not_allow():
@@ -310,21 +318,22 @@ def test_secure_aggregation_keeps_the_model_when_a_round_aborts():
 def test_the_default_mod_reads_keys_and_roster_provisioned_with_the_command(tmp_path, capsys):
     from secagg.flower.__main__ import main
 
-    for i in range(4):
+    for i in range(5):
         assert main(["keygen", "--id", f"site-{i}", "--out", str(tmp_path / f"site-{i}.json")]) == 0
     (tmp_path / "entries.jsonl").write_text(capsys.readouterr().out)
     assert main(["roster", "--out", str(tmp_path / "roster.json"), str(tmp_path / "entries.jsonl")]) == 0
     assert main(["keygen", "--id", "site-0", "--out", str(tmp_path / "site-0.json")]) == 2  # no overwrite
     configs = {10_000 + 37 * i: {"secagg-id": f"site-{i}", "secagg-key": str(tmp_path / f"site-{i}.json"),
-                                 "secagg-roster": str(tmp_path / "roster.json")} for i in range(4)}
-    fed = Federation(n=4, seed=7, node_configs=configs)
+                                 "secagg-roster": str(tmp_path / "roster.json")} for i in range(5)}
+    fed = Federation(n=5, seed=7, node_configs=configs)
     report = secure_round(fed.grid, fed.contents(), params=PARAMS, group_id="1")
     assert report.completed
     np.testing.assert_array_equal(report.sum, fed.expected(fed.nodes)[0])
     del configs[10_000]["secagg-roster"]
-    broken = Federation(n=4, node_configs=configs)
+    broken = Federation(n=5, node_configs=configs)
     report = secure_round(broken.grid, broken.contents(), params=PARAMS, group_id="1")
-    assert report.survivors == (10_037, 10_074, 10_111) and report.dropped[10_000].startswith("identify")
+    assert report.survivors == (10_037, 10_074, 10_111, 10_148)
+    assert report.dropped[10_000].startswith("identify")
     assert any("lacks secagg-roster" in reply.error.reason for _, _, reply in broken.grid.log
                if reply.has_error())
 

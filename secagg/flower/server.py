@@ -230,7 +230,12 @@ def secure_round(
     for node in members[1:]:
         ensure(Manifest.of(_model(contents[node], arrays_key)) == manifest,
                f"node {node} is sent a model of another shape than node {members[0]}")
-    config = params.config_for(len(members), manifest.size)
+    try:
+        config = params.config_for(len(members), manifest.size)
+    except SecAggValueError as exc:  # e.g. too few nodes for the threshold security needs
+        report.aborted = f"no safe session for {len(members)} nodes: {exc}"
+        _log.warning("secure aggregation round %s not started: %s", group_id, report.aborted)
+        return report
     report.config = config
     ids = identity.IdMap(roster_ids[n] for n in members)
     node_of = {ids.index(roster_ids[n]): n for n in members}

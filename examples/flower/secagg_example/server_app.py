@@ -82,9 +82,9 @@ class _Killer:
             count = self.plan.get((server_round, stage))
             if count is None:
                 return
-            if count == "abort":  # just enough that fewer than t + 1 masked inputs can arrive
+            if count == "abort":  # just enough that fewer than t masked inputs can arrive
                 t = self.params.config_for(self.members, self.length).threshold
-                count = str(max(len(nodes) - t, 0))
+                count = str(max(len(nodes) - t + 1, 0))
             for node in sorted(nodes)[: int(count)]:
                 self._kill(str(self.directory.get(node)))
         return on_stage
