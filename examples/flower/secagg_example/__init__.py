@@ -1,0 +1,1 @@
+"""A Flower app aggregating hospitals' model updates with secagg (see ../README.md)."""
