@@ -93,3 +93,37 @@ def test_fedavg_trains_through_the_distributed_dp_aggregator():
     assert all(r["released"] and r["mechanism"] == "ddgauss" for r in hist.rounds)
     # Noise std 1e-4 * sqrt(8 * 100) ~ 3e-3 per coordinate: about the plaintext accuracy.
     assert hist.final["accuracy"] >= plain.final["accuracy"] - 0.05
+
+
+def test_cli_distributed_run_reports_mechanism_bits_epsilon_and_survivors(tmp_path, capsys):
+    import json
+
+    from fl.cli import main
+
+    code = main(["train", "--task", "hospitals", "--clients", "6", "--rounds", "2",
+                 "--dp", "distributed", "--mechanism", "ddgauss", "--noise-multiplier", "1.0",
+                 "--graph", "complete", "--min-survivors", "2", "--sample-rate", "1.0",
+                 "--no-baselines", "--json",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mechanism"] == "ddgauss" and summary["bits"] == 32
+    assert summary["min_survivors"] == 2 and summary["accountant"] == "rdp"
+    assert summary["delta"] > 0 and (summary["epsilon"] is None or summary["epsilon"] > 0)
+    assert ">= 2 honest surviving clients" in summary["accounting"]
+    assert "before masking" in summary["privacy"]["noise_added_by"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--no-secagg"], "needs --secagg"),
+    (["--clients-per-round", "3"], "Poisson sampling only"),
+    (["--mechanism", "laplace"], "invalid choice"),
+])
+def test_cli_distributed_refusals_are_one_line(argv, message, tmp_path, capsys):
+    from fl.cli import main
+
+    code = main(["train", "--task", "hospitals", "--dp", "distributed", *argv,
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
