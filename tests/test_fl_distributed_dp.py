@@ -127,3 +127,29 @@ def test_cli_distributed_refusals_are_one_line(argv, message, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_reported_epsilon_is_the_distributed_accountants():
+    from fl.distributed_dp import accountant_for
+    from fl.fedavg import FLConfig, make_aggregator, run_fedavg
+    from fl.tasks import load_task
+
+    data = load_task("hospitals", 6, 1.0, 0)
+    cfg = FLConfig(rounds=2, sample_rate=1.0, local_epochs=1, batch_size=8, lr=0.05, secure=True,
+                   dp="distributed", noise_multiplier=1.0, clip=0.5, graph="complete",
+                   min_survivors=3, delta=1e-5)
+    hist = run_fedavg(data, cfg)
+    width = sum(p.numel() for p in data.make_model().parameters())
+    ddp = make_aggregator(cfg, 6.0, width, 6).ddp
+    acc = accountant_for(ddp, delta=1e-5, sampling_rate=1.0)
+    released = np.cumsum([bool(r["released"]) for r in hist.rounds])
+    assert [r["epsilon"] for r in hist.rounds] == [acc.epsilon(int(k)) for k in released]
+    assert hist.epsilon == acc.epsilon(int(released[-1]))
+
+
+def test_mechanism_for_refuses_bits_that_cannot_carry_the_sum():
+    from fl.distributed_dp import mechanism_for
+
+    with pytest.raises(SecAggValueError, match="raise --bits"):
+        mechanism_for("ddgauss", noise_multiplier=1.0, clip=1.0, width=1000, max_clients=1000,
+                      min_survivors=500, bits=6)
