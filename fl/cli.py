@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bits", type=int, default=32, help="secagg field bits")
     p.add_argument("--coord-clip", type=float, default=1.0,
                    help="secagg coordinate range when updates are not L2-clipped")
-    p.add_argument("--dp", choices=["none", "central", "local", "record"], default="central")
+    p.add_argument("--dp", choices=["none", "central", "local", "record", "distributed"],
+                   default="central")
+    p.add_argument("--mechanism", choices=["ddgauss", "skellam"], default="ddgauss",
+                   help="--dp distributed: client-added discrete Gaussian or Skellam noise")
+    p.add_argument("--min-survivors", type=int,
+                   help="--dp distributed: honest survivors whose noise the guarantee counts on"
+                        " (default half the expected cohort; the SecAgg threshold enforces it)")
     p.add_argument("--noise-multiplier", type=float)
     p.add_argument("--clip", type=float, help="L2 clip norm C (per client, or per example)")
     p.add_argument("--adaptive-clip", action="store_true", help="Andrew et al. 2021 (central)")
@@ -101,7 +107,8 @@ def _config(args: argparse.Namespace):
         target_epsilon=args.target_epsilon,
         accountant=args.accountant or ("rdp" if args.clients_per_round is not None else "pld"),
         adaptive_clip=args.adaptive_clip, target_quantile=args.target_quantile,
-        dropout=args.dropout, seed=args.seed)
+        dropout=args.dropout, seed=args.seed, mechanism=args.mechanism,
+        min_survivors=args.min_survivors)
     return clients, alpha, cfg
 
 

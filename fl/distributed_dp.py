@@ -22,9 +22,9 @@ import numpy as np
 
 from fl.aggregators import Aggregate, AggregationAborted, Aggregator, RoundContext, _check, _dropouts
 from secagg.ddp import DistributedDp, check_secagg_config
-from secagg.errors import SecAggError, ensure
+from secagg.errors import SecAggError, SecAggValueError, ensure
 
-__all__ = ["DistributedDpSum"]
+__all__ = ["DistributedDpSum", "mechanism_for", "accountant_for"]
 
 
 @dataclass
@@ -59,16 +59,18 @@ class DistributedDpSum(Aggregator):
             raise AggregationAborted(f"{n} senders cannot give {need} survivors")
         gone, stage, _ = _dropouts(n, self.dropout, self.seed, ctx.round)
         start = time.perf_counter()
-        cfg = SecAggConfig.plan(n, p.d, clip=1.0, scale=1.0, graph=self.graph, bits=p.bits,
-                                dropout_rate=max(self.dropout, 0.05))
-        if cfg.threshold < need:
-            # A higher threshold only ever needs more survivors; it cannot exceed the degree.
-            ensure(need <= cfg.degree, f"min_survivors + max_colluders = {need} exceeds the"
-                   f" {self.graph} graph's degree {cfg.degree} for {n} clients: use graph"
-                   f" 'complete' or fewer min_survivors")
-            cfg = dataclasses.replace(cfg, threshold=need)
-        check_secagg_config(p, cfg, max_colluders=self.max_colluders)
         try:
+            # The cohort's SecAgg config: planned per round (the cohort size is random), so a
+            # cohort too small or sparse for the threshold aborts the round, releasing nothing.
+            cfg = SecAggConfig.plan(n, p.d, clip=1.0, scale=1.0, graph=self.graph, bits=p.bits,
+                                    dropout_rate=max(self.dropout, 0.05))
+            if cfg.threshold < need:
+                # A higher threshold only ever needs more survivors; it cannot exceed the degree.
+                ensure(need <= cfg.degree, f"min_survivors + max_colluders = {need} exceeds the"
+                       f" {self.graph} graph's degree {cfg.degree} for {n} clients: use graph"
+                       f" 'complete' or fewer min_survivors")
+                cfg = dataclasses.replace(cfg, threshold=need)
+            check_secagg_config(p, cfg, max_colluders=self.max_colluders)
             rotation_seed = os.urandom(32)  # public, fresh per round, independent of the rows
             encoded = np.empty((n, p.d + 1), dtype=np.uint32)
             for i in range(n):
@@ -88,3 +90,49 @@ class DistributedDpSum(Aggregator):
                     "noise_share": float(p.noise), "min_survivors": p.min_survivors,
                     "threshold": cfg.threshold},
             private={"clipped_rows": int(np.count_nonzero(np.linalg.norm(rows, axis=1) > p.clip))})
+
+
+def mechanism_for(mechanism: str, *, noise_multiplier: float, clip: float, width: int,
+                  max_clients: int, min_survivors: int, bits: int,
+                  max_skellam_mu: int = 4096) -> DistributedDp:
+    """The finest-grained ``DistributedDp`` whose aggregate noise std is ``noise_multiplier * clip``.
+
+    The total noise of ``min_survivors`` shares matches central DP's std (each share is
+    rounded up to an exact rational); gamma is the smallest on a quarter-decade grid whose
+    wrap bound holds at ``bits``. Rounding inflates the sensitivity a little at that gamma;
+    the accountant charges the inflated value, so the epsilon reported is honest. Skellam
+    shares are capped at ``max_skellam_mu`` (the exact sampler is O(mu) per value), which
+    forces a coarser gamma.
+    """
+    from secagg.ddp import rational_at_least
+
+    ensure(noise_multiplier > 0, "distributed DP needs a noise multiplier > 0")
+    ensure(2 <= bits <= 32, f"distributed DP needs 2 <= bits <= 32, got {bits}")
+    best: DistributedDp | None = None
+    for k in range(0, 41):
+        gamma = clip * 10.0 ** (-k / 4.0)
+        share = (noise_multiplier * clip / gamma) ** 2 / min_survivors
+        if mechanism == "ddgauss":
+            noise = max(rational_at_least(share, 2**16), rational_at_least(0.25, 4))
+        else:
+            noise = rational_at_least(share / 2.0, 2**16)
+            if noise > max_skellam_mu:
+                break
+        try:
+            best = DistributedDp(mechanism, dim=width, clip=clip, gamma=gamma, bits=bits,
+                                 noise=noise, max_clients=max_clients, min_survivors=min_survivors)
+        except SecAggError:
+            if best is not None:
+                break
+    if best is None:
+        raise SecAggValueError(f"no gamma lets {bits} bits carry {max_clients} clients' sum with"
+                               f" noise multiplier {noise_multiplier:g}: raise --bits")
+    return best
+
+
+def accountant_for(ddp: DistributedDp, *, delta: float, sampling_rate: float):
+    """The accountant of a run that releases one ``ddp`` sum per round (secagg.ddp.accounting)."""
+    from secagg.ddp import DistributedDpAccountant
+
+    return DistributedDpAccountant(ddp.mechanism, float(ddp.noise), ddp.min_survivors, ddp.l2_bound,
+                                   ddp.l1_bound, ddp.d, delta, sampling_rate)

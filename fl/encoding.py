@@ -35,11 +35,11 @@ class ClipEncoder:
     @property
     def clips(self) -> bool:
         """Whether updates are L2-clipped (client-level DP)."""
-        return self.dp in ("central", "local")
+        return self.dp in ("central", "local", "distributed")
 
     def context(self, rnd: int, clip: float) -> RoundContext:
         """The round's coordinate bound and block layout at clip norm ``clip``."""
-        if self.dp == "central":
+        if self.dp in ("central", "distributed"):
             bound = clip
         elif self.dp == "local":
             bound = clip * (1.0 + LOCAL_NOISE_RANGE * self.noise_multiplier)

@@ -19,6 +19,8 @@ def label_of(cfg: FLConfig) -> str:
     agg = "SecAgg+" if cfg.secure and cfg.graph == "harary" else ("SecAgg" if cfg.secure
                                                                    else "plaintext")
     dp = "no DP" if cfg.dp == "none" else f"DP {cfg.dp} z={cfg.noise_multiplier:g}"
+    if cfg.dp == "distributed":
+        dp = f"distributed DP {cfg.mechanism} z={cfg.noise_multiplier:g}"
     return f"FedAvg ({agg}, {dp})"
 
 
@@ -28,7 +30,11 @@ def privacy_claim(cfg: FLConfig) -> dict[str, object] | None:
         return None
     noise_by = {"central": "the server (trusted to add it; it sees the noiseless sum)",
                 "local": "each client, before masking (the sum carries at least the central noise)",
-                "record": "each client's DP-SGD, per step"}[cfg.dp]
+                "record": "each client's DP-SGD, per step",
+                "distributed": f"each client, its share of exact integer {cfg.mechanism} noise added"
+                               " before masking; the guarantee counts only the noise of the honest"
+                               " survivors (>= min_survivors, enforced by the SecAgg threshold);"
+                               " dropped and colluding clients are assumed to add none"}[cfg.dp]
     return {
         "level": "record" if cfg.dp == "record" else "client",
         "sampling": "secret: cohorts and DP-SGD batches from the OS CSPRNG; --seed fixes only"
@@ -40,8 +46,10 @@ def privacy_claim(cfg: FLConfig) -> dict[str, object] | None:
                     " not charged (whether a round aborted is treated as public)",
         "public": "configuration, per-round metric on held-out data, epsilon, clip norm (from"
                   " the noised count), timing, whether each round was released; no cohort sizes",
-        "caveats": "floating-point Gaussian noise (Mironov 2012); feature scaling and weight cap"
-                   " taken from pooled data in this simulation",
+        "caveats": ("exact integer noise (no floating-point sampling); RDP bounds of Kairouz et al."
+                    " / Agarwal et al. with Zhu-Wang subsampling (docs/ddp.md)"
+                    if cfg.dp == "distributed" else "floating-point Gaussian noise (Mironov 2012)")
+                   + "; feature scaling and weight cap taken from pooled data in this simulation",
     }
 
 
@@ -85,7 +93,7 @@ def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
         "final_metrics": history.final,
         "epsilon": history.epsilon,
         "delta": cfg.delta if private else None,
-        "accountant": cfg.accountant if private else None,
+        "accountant": ("rdp" if cfg.dp == "distributed" else cfg.accountant) if private else None,
         "accounting": history.accountant,
         "privacy": privacy_claim(cfg),
         "baselines": {"centralised": central, "plaintext_fedavg": plain},
@@ -102,6 +110,11 @@ def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
         "config": {"task": task, "clients": clients, "alpha": alpha, **cfg.to_dict()},
         "history": [{k: v for k, v in r.items() if k != "metrics"} | r["metrics"] for r in rounds],
     }
+    if cfg.dp == "distributed":  # public configuration of the mechanism, from a released round
+        released = [r for r in rounds if r.get("mechanism")]
+        summary["mechanism"] = cfg.mechanism
+        summary["bits"] = released[-1]["bits"] if released else None
+        summary["min_survivors"] = released[-1]["min_survivors"] if released else None
     if not private:  # data-dependent figures, published only without DP
         summary["refused_updates"] = [list(x) for x in history.refused]
         summary["secagg"] = ({k: secure_rounds[-1].get(k) for k in ("k", "t", "bits",

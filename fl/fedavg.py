@@ -67,7 +67,7 @@ from secagg.errors import SecAggValueError, ensure
 __all__ = ["FLConfig", "History", "run_fedavg", "train_centralised", "DP_MODES", "LocalTrainer",
            "client_weights", "make_accountant", "make_aggregator"]
 
-DP_MODES = ("none", "central", "local", "record")
+DP_MODES = ("none", "central", "local", "record", "distributed")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class FLConfig:
     clip_lr: float = 0.2
     dropout: float = 0.0
     seed: int = 0
+    mechanism: str = "ddgauss"  # --dp distributed: ddgauss or skellam
+    min_survivors: int | None = None  # --dp distributed: honest survivors the noise counts on
 
     def __post_init__(self) -> None:
         """Refuse bad values with one-line messages naming the option."""
@@ -138,6 +140,15 @@ class FLConfig:
         ensure(0 < self.target_quantile < 1,
                f"--target-quantile must be in (0, 1), got {self.target_quantile}")
         ensure(0 <= self.dropout < 1, f"--dropout must be in [0, 1), got {self.dropout}")
+        ensure(self.mechanism in ("ddgauss", "skellam"),
+               f"--mechanism must be ddgauss or skellam, got {self.mechanism!r}")
+        if self.min_survivors is not None:
+            _positive_int("min-survivors", self.min_survivors)
+        if self.dp == "distributed":
+            ensure(self.secure, "--dp distributed needs --secagg (the noise hides inside the secure sum)")
+            ensure(self.clients_per_round is None,
+                   "--dp distributed accounts Poisson sampling only (drop --clients-per-round)")
+            ensure(self.bits is None or 2 <= self.bits <= 32, "--dp distributed needs --bits <= 32")
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON output."""
@@ -186,7 +197,8 @@ def train_centralised(data: TaskData, epochs: int, batch_size: int, lr: float,
 
 def client_weights(sizes: np.ndarray, cfg: FLConfig, expected: float) -> tuple[np.ndarray, float]:
     """FedAvg weights w_i = min(n_i / n_cap, 1) and the fixed denominator D of client-level DP."""
-    cap = sizes.max() if cfg.dp not in ("central", "local") else float(np.median(sizes))
+    cap = (sizes.max() if cfg.dp not in ("central", "local", "distributed")
+           else float(np.median(sizes)))
     weights = np.minimum(sizes / cap, 1.0)
     denominator = expected / sizes.size * weights.sum() * (1.0 - cfg.dropout)
     return weights, float(denominator)
@@ -218,9 +230,15 @@ class LocalTrainer:
         return model_delta(local.state_dict(), global_state, state_spec(global_state))
 
 
-def make_accountant(cfg: FLConfig, sizes: np.ndarray
+def make_accountant(cfg: FLConfig, sizes: np.ndarray, aggregator: Aggregator | None = None
                     ) -> ClientAccountant | RecordAccountant | None:
     """The accountant that matches ``cfg``'s DP mode and sampling (None without DP)."""
+    if cfg.dp == "distributed":
+        from fl.distributed_dp import DistributedDpSum, accountant_for
+
+        ensure(isinstance(aggregator, DistributedDpSum),
+               "--dp distributed needs the distributed-DP aggregator")
+        return accountant_for(aggregator.ddp, delta=cfg.delta, sampling_rate=cfg.sample_rate)
     if cfg.dp in ("central", "local") and cfg.noise_multiplier > 0:
         fixed = cfg.clients_per_round is not None
         return ClientAccountant(cfg.noise_multiplier, "fixed" if fixed else "poisson", cfg.delta,
@@ -235,8 +253,20 @@ def make_accountant(cfg: FLConfig, sizes: np.ndarray
     return None
 
 
-def make_aggregator(cfg: FLConfig, expected: float) -> Aggregator:
-    """Plaintext or secure sum, wrapped in central DP noise when ``cfg.dp == "central"``."""
+def make_aggregator(cfg: FLConfig, expected: float, width: int | None = None,
+                    population: int | None = None) -> Aggregator:
+    """Plaintext or secure sum, wrapped in central DP noise when ``cfg.dp == "central"``;
+    the distributed-DP secure sum (``width`` coordinates, up to ``population`` senders) when
+    ``cfg.dp == "distributed"``."""
+    if cfg.dp == "distributed":
+        from fl.distributed_dp import DistributedDpSum, mechanism_for
+
+        ensure(width is not None and population is not None, "distributed DP needs width and population")
+        survivors = cfg.min_survivors or max(2, int(0.5 * expected))
+        ddp = mechanism_for(cfg.mechanism, noise_multiplier=cfg.noise_multiplier, clip=cfg.clip,
+                            width=width, max_clients=population, min_survivors=survivors,
+                            bits=cfg.bits or 32)
+        return DistributedDpSum(ddp, cfg.graph, cfg.dropout, cfg.seed)
     inner: Aggregator = (SecureSum(cfg.graph, cfg.bits, cfg.dropout, cfg.seed) if cfg.secure
                          else PlaintextSum(cfg.dropout, cfg.seed))
     if cfg.dp != "central" or cfg.noise_multiplier == 0:
@@ -292,8 +322,9 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
     clip = AdaptiveClip(cfg.clip, cfg.target_quantile, cfg.clip_lr)
     encoder = ClipEncoder(cfg.dp, spec.size, cfg.noise_multiplier, cfg.adaptive_clip,
                           cfg.coord_clip)
-    aggregator = make_aggregator(cfg, sampler.expected) if aggregator is None else aggregator
-    ledger = Ledger(make_accountant(cfg, sizes), population)
+    aggregator = (make_aggregator(cfg, sampler.expected, spec.size, population)
+                  if aggregator is None else aggregator)
+    ledger = Ledger(make_accountant(cfg, sizes, aggregator), population)
     trainer = LocalTrainer(data, cfg)
     private = cfg.dp != "none"
     history = History(data.metric, accountant=ledger.describe())

@@ -292,7 +292,9 @@ class Ledger:
             else "no differential privacy (no noise: clipping alone gives no guarantee)"
 
     def _epsilon(self, rounds: int, participations: np.ndarray) -> float | None:
-        if isinstance(self.accountant, ClientAccountant):
+        from secagg.ddp.accounting import DistributedDpAccountant
+
+        if isinstance(self.accountant, (ClientAccountant, DistributedDpAccountant)):
             return self.accountant.epsilon(rounds)
         if isinstance(self.accountant, RecordAccountant):
             return self.accountant.epsilon(participations.tolist())

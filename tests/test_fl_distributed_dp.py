@@ -93,3 +93,63 @@ def test_fedavg_trains_through_the_distributed_dp_aggregator():
     assert all(r["released"] and r["mechanism"] == "ddgauss" for r in hist.rounds)
     # Noise std 1e-4 * sqrt(8 * 100) ~ 3e-3 per coordinate: about the plaintext accuracy.
     assert hist.final["accuracy"] >= plain.final["accuracy"] - 0.05
+
+
+def test_cli_distributed_run_reports_mechanism_bits_epsilon_and_survivors(tmp_path, capsys):
+    import json
+
+    from fl.cli import main
+
+    code = main(["train", "--task", "hospitals", "--clients", "6", "--rounds", "2",
+                 "--dp", "distributed", "--mechanism", "ddgauss", "--noise-multiplier", "1.0",
+                 "--graph", "complete", "--min-survivors", "2", "--sample-rate", "1.0",
+                 "--no-baselines", "--json",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["mechanism"] == "ddgauss" and summary["bits"] == 32
+    assert summary["min_survivors"] == 2 and summary["accountant"] == "rdp"
+    assert summary["delta"] > 0 and (summary["epsilon"] is None or summary["epsilon"] > 0)
+    assert ">= 2 honest surviving clients" in summary["accounting"]
+    assert "before masking" in summary["privacy"]["noise_added_by"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--no-secagg"], "needs --secagg"),
+    (["--clients-per-round", "3"], "Poisson sampling only"),
+    (["--mechanism", "laplace"], "invalid choice"),
+])
+def test_cli_distributed_refusals_are_one_line(argv, message, tmp_path, capsys):
+    from fl.cli import main
+
+    code = main(["train", "--task", "hospitals", "--dp", "distributed", *argv,
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_reported_epsilon_is_the_distributed_accountants():
+    from fl.distributed_dp import accountant_for
+    from fl.fedavg import FLConfig, make_aggregator, run_fedavg
+    from fl.tasks import load_task
+
+    data = load_task("hospitals", 6, 1.0, 0)
+    cfg = FLConfig(rounds=2, sample_rate=1.0, local_epochs=1, batch_size=8, lr=0.05, secure=True,
+                   dp="distributed", noise_multiplier=1.0, clip=0.5, graph="complete",
+                   min_survivors=3, delta=1e-5)
+    hist = run_fedavg(data, cfg)
+    width = sum(p.numel() for p in data.make_model().parameters())
+    ddp = make_aggregator(cfg, 6.0, width, 6).ddp
+    acc = accountant_for(ddp, delta=1e-5, sampling_rate=1.0)
+    released = np.cumsum([bool(r["released"]) for r in hist.rounds])
+    assert [r["epsilon"] for r in hist.rounds] == [acc.epsilon(int(k)) for k in released]
+    assert hist.epsilon == acc.epsilon(int(released[-1]))
+
+
+def test_mechanism_for_refuses_bits_that_cannot_carry_the_sum():
+    from fl.distributed_dp import mechanism_for
+
+    with pytest.raises(SecAggValueError, match="raise --bits"):
+        mechanism_for("ddgauss", noise_multiplier=1.0, clip=1.0, width=1000, max_clients=1000,
+                      min_survivors=500, bits=6)
