@@ -63,7 +63,7 @@ def test_the_strategies_reach_every_outcome_stage_fault_and_invalid_config():
     """A fixed-seed pass over the strategies, judged by the oracle alone, hits every case."""
     seen: set[tuple[str, object]] = set()
 
-    @settings(max_examples=500, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=300, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(sst.sessions(max_clients=10), sst.invalid_configs())
     def collect(case, invalid):
@@ -152,3 +152,12 @@ def test_importing_secagg_imports_no_test_dependency():
            "in ('hypothesis', 'torch', 'flwr', 'pytest')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_hypothesis_finds_the_config_strategy_through_its_entry_point():
+    """Without importing secagg.testing: the installed ``hypothesis`` entry point registers it."""
+    code = ("from hypothesis import strategies as st\n"
+            "from secagg import SecAggConfig\n"
+            "print(type(st.from_type(SecAggConfig).example()).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "SecAggConfig"
