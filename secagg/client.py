@@ -563,10 +563,12 @@ class Client:
 
     @property
     def state_name(self) -> str:
+        """The name of the current state class (``AdvertiseKeys`` ... ``Completed``, ``Aborted``)."""
         return self._state.name
 
     @property
     def round(self) -> Round:
+        """The round this client is in, or ``COMPLETED`` / ``ABORTED``."""
         return self._state.round
 
     @property

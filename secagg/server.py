@@ -51,9 +51,14 @@ class DropReason(enum.Enum):
 
 @dataclass(frozen=True)
 class AggregationResult:
-    """The outcome of a completed session."""
+    """The outcome of a completed session.
 
-    sum: np.ndarray  #: float64 (m,): sum of weight * input over the survivors
+    ``sum`` is decoded from ``raw``: each survivor's ``weight * input`` was clipped to
+    ``[-clip, clip]`` and stochastically rounded, so each coordinate is within
+    ``len(survivors) / scale`` of the exact clipped sum (``secagg.testing`` checks this).
+    """
+
+    sum: np.ndarray  #: float64 (m,): sum of clip(weight * input) over the survivors
     weight_sum: float  #: sum of the survivors' weights
     survivors: tuple[int, ...]  #: clients whose masked input is in the sum
     raw: np.ndarray  #: the unmasked integer sum mod 2^bits, weight element last
@@ -421,6 +426,9 @@ class Server:
     ``close_round()`` at the round's deadline (or once ``waiting_for`` is empty)
     and send each returned message to its client. After the last round,
     ``result()`` gives the sum; if the session aborted it raises ``AbortedError``.
+
+    ``threads`` is how many threads regenerate the masks of the unmasking round
+    (default: every CPU); it changes the speed only, never the result.
     """
 
     def __init__(self, config: SecAggConfig, *, threads: int | None = None) -> None:
@@ -434,10 +442,12 @@ class Server:
 
     @property
     def state_name(self) -> str:
+        """The name of the current state class (``CollectAdvertisements`` ... ``Completed``, ``Aborted``)."""
         return self._state.name
 
     @property
     def round(self) -> Round:
+        """The round being collected, or ``COMPLETED`` / ``ABORTED``."""
         return self._state.round
 
     @property
@@ -452,6 +462,7 @@ class Server:
 
     @property
     def abort_reason(self) -> str | None:
+        """Why the session aborted (also sent to every live client); None unless it did."""
         return self._state.reason if isinstance(self._state, Aborted) else None
 
     def receive(self, sender: int, data: bytes) -> None:

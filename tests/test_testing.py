@@ -25,7 +25,7 @@ from secagg.testing import (
     run_schedule,
 )
 from secagg.testing import strategies as sst
-from secagg.testing.attacks import SplitView, exposed_clients
+from secagg.testing.attacks import PrunedPartners, SplitView, exposed_clients
 
 
 def _oracle_only(case: dict) -> object:
@@ -63,7 +63,7 @@ def test_the_strategies_reach_every_outcome_stage_fault_and_invalid_config():
     """A fixed-seed pass over the strategies, judged by the oracle alone, hits every case."""
     seen: set[tuple[str, object]] = set()
 
-    @settings(max_examples=500, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=300, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(sst.sessions(max_clients=10), sst.invalid_configs())
     def collect(case, invalid):
@@ -152,3 +152,37 @@ def test_importing_secagg_imports_no_test_dependency():
            "in ('hypothesis', 'torch', 'flwr', 'pytest')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_hypothesis_finds_the_config_strategy_through_its_entry_point():
+    """Without importing secagg.testing: the installed ``hypothesis`` entry point registers it."""
+    code = ("from hypothesis import strategies as st\n"
+            "from secagg import SecAggConfig\n"
+            "print(type(st.from_type(SecAggConfig).example()).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "SecAggConfig"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_partner_pruning_never_exposes_an_input_with_or_without_the_consistency_check(data):
+    config = data.draw(sst.configs(max_clients=10))
+    victim = data.draw(st.integers(0, config.num_clients - 1))
+    attack = PrunedPartners(victim=victim, keep=data.draw(st.integers(config.threshold, config.degree)))
+    cohort = Cohort(config)
+    attack.install(cohort)
+    cohort.run()
+    attack.check(cohort)
+
+
+def test_partner_pruning_runs_as_described_and_the_pruned_partners_refuse():
+    config = make_config(n=8, threshold=5)
+    cohort = Cohort(config)
+    PrunedPartners(victim=0, keep=5).install(cohort)
+    cohort.run()
+    shares_to_victim = [m for i, m in cohort.delivered if i == 0 and type(m).__name__ == "EncryptedShares"]
+    partners = set(shares_to_victim[-1].senders)
+    assert len(partners) == 5
+    assert exposed_clients(cohort) == set()
+    refused = {i for i, e in cohort.errors.items() if "dropped" in str(e)}
+    assert refused and refused <= partners

@@ -30,7 +30,7 @@ from secagg.errors import BadSignatureError, ProtocolError
 from secagg.rounds import Round
 from secagg.testing.cohort import Cohort
 
-__all__ = ["Attack", "ForgedRecord", "SplitView", "WithheldShares", "exposed_clients"]
+__all__ = ["Attack", "ForgedRecord", "PrunedPartners", "SplitView", "WithheldShares", "exposed_clients"]
 
 
 def exposed_clients(cohort: Cohort) -> set[int]:
@@ -165,6 +165,49 @@ class SplitView:
                     dropped = set(msg.decode_ids(m.dropped).tolist()) | {self.hidden}
                     fields["dropped"] = msg.encode_ids(sorted(dropped))
                 return dataclasses.replace(m, **fields)  # type: ignore[arg-type]
+            return m
+        cohort.down = hook
+
+    def check(self, cohort: Cohort) -> None:
+        _check_common(cohort)
+
+
+@dataclass(frozen=True)
+class PrunedPartners:
+    """Partner pruning: ``victim`` gets the shares of only ``keep`` neighbours, which are then
+    reported dropped to everyone, so that their mask keys and the victim's seed might be revealed.
+
+    The signed partner sets (docs/security.md, "Partner pruning") must stop it: a seed share
+    is revealed only if ``t`` of the owner's signed partners survived.
+    """
+
+    victim: int
+    keep: int
+
+    def install(self, cohort: Cohort) -> None:
+        partners: set[int] = set()
+
+        def ids(data: bytes) -> set[int]:
+            return set(msg.decode_ids(data).tolist())
+
+        def hook(i: int, m: msg.Message) -> msg.Message:
+            if i == self.victim and isinstance(m, msg.EncryptedShares):
+                k = max(0, len(m.senders) - self.keep)
+                partners.update(m.senders[k:])
+                return dataclasses.replace(m, senders=m.senders[k:], ciphertexts=m.ciphertexts[k:])
+            if isinstance(m, msg.ConsistencyRequest) and partners:
+                return dataclasses.replace(m, survivors=msg.encode_ids(sorted(ids(m.survivors) - partners)))
+            if isinstance(m, msg.UnmaskRequest) and partners:
+                survivors = ids(m.survivors)
+                kept = [j for j, v in enumerate(m.attested) if v not in partners]
+                return dataclasses.replace(
+                    m,
+                    survivors=msg.encode_ids(sorted(survivors - partners)),
+                    dropped=msg.encode_ids(sorted(ids(m.dropped) | (partners & survivors))),
+                    attested=tuple(m.attested[j] for j in kept),
+                    exclusions=tuple(m.exclusions[j] for j in kept),
+                    attestations=tuple(m.attestations[j] for j in kept),
+                )
             return m
         cohort.down = hook
 

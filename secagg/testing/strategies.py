@@ -38,7 +38,7 @@ from secagg.bindings import storage_dtype
 from secagg.config import SecAggConfig
 from secagg.planner import max_scale
 from secagg.simulation import STAGES
-from secagg.testing.attacks import Attack, ForgedRecord, SplitView, WithheldShares
+from secagg.testing.attacks import Attack, ForgedRecord, PrunedPartners, SplitView, WithheldShares
 from secagg.testing.oracle import Schedule
 from secagg.testing.transport import DeliveryPlan, Fault
 
@@ -206,13 +206,16 @@ def deliveries(draw: st.DrawFn, config: SecAggConfig, *, max_faults: int = 3) ->
 def server_attacks(draw: st.DrawFn, config: SecAggConfig) -> Attack:
     """One malicious-server behaviour against ``config`` (split views need the consistency check)."""
     n = config.num_clients
-    kinds = ["withheld shares", "forged record"] + (["split view"] if n >= 3 else [])
+    kinds = ["withheld shares", "forged record", "pruned partners"] + (["split view"] if n >= 3 else [])
     kind = draw(st.sampled_from(kinds))
     event(f"attack: {kind}")
     if kind == "withheld shares":
         return WithheldShares(victim=draw(st.integers(0, n - 1)), count=draw(st.integers(1, config.degree)))
     if kind == "forged record":
         return ForgedRecord(target=draw(st.integers(0, n - 1)))
+    if kind == "pruned partners":
+        keep = draw(st.integers(config.threshold, config.degree))
+        return PrunedPartners(victim=draw(st.integers(0, n - 1)), keep=keep)
     victims = draw(st.lists(st.integers(0, n - 1), unique=True, min_size=1, max_size=n - 1))
     return SplitView(victims=tuple(sorted(victims)), hidden=draw(st.integers(0, n - 1)))
 
