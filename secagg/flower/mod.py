@@ -131,6 +131,7 @@ class SecAggMod:
     def __call__(self, message: Message, context: Context, call_next: ClientAppCallable) -> Message:
         if message.metadata.message_type.split(".")[0] != MessageType.TRAIN:
             return call_next(message, context)
+        parsed = None
         try:
             parsed = stage_of(message.content)
             if parsed is None:

@@ -26,6 +26,7 @@ from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_conte
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from secagg.errors import SecAggValueError
 from secagg.flower._records import Stage, stage_of
 
 __all__ = ["InProcessGrid", "SERVER_NODE_ID"]
@@ -96,7 +97,7 @@ class InProcessGrid(Grid):
                 message = self.down(message)
                 if message is None:
                     continue
-            parsed = stage_of(message.content) if message.has_content() else None
+            parsed = _stage(message)
             message, size = _transport(message)
             self.download_bytes[node] = self.download_bytes.get(node, 0) + size
             start = time.perf_counter()
@@ -119,12 +120,20 @@ class InProcessGrid(Grid):
         stage = self.vanish[node]
         if stage is None:
             return True
-        parsed = stage_of(message.content) if message.has_content() else None
+        parsed = _stage(message)
         order = list(Stage)
         if parsed is not None and order.index(parsed[0]) >= order.index(stage):
             self.vanish[node] = None  # once gone, gone for good
             return True
         return False
+
+
+def _stage(message: Message) -> tuple[Stage, object] | None:
+    """The secagg stage of a message, or None (also for an unknown stage: the node judges it)."""
+    try:
+        return stage_of(message.content) if message.has_content() else None
+    except SecAggValueError:
+        return None
 
 
 def _transport(message: Message) -> tuple[Message, int]:
