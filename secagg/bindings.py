@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,7 @@ def _ensure_bytes(value: object, name: str, length: int | None = None) -> bytes:
         f"{name} must be bytes, got {type(value).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(value, (bytes, bytearray, memoryview))  # for the type checker: ensured above
     value = bytes(value)
     if length is not None:
         ensure(len(value) == length, f"{name} must be {length} bytes, got {len(value)}")
@@ -65,6 +67,7 @@ def _ensure_int(value: object, name: str, lo: int, hi: int) -> int:
         f"{name} must be an int, got {type(value).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(value, int)  # for the type checker: ensured above
     ensure(lo <= value <= hi, f"{name} must be in [{lo}, {hi}], got {value}")
     return value
 
@@ -101,7 +104,7 @@ def _ensure_vector(arr: object, name: str, bits: int, *, writable: bool = False)
     return _ensure_array(arr, name, storage_dtype(bits), writable=writable)
 
 
-def _ptr(arr: np.ndarray, ctype: str):
+def _ptr(arr: np.ndarray, ctype: str) -> Any:
     """A cffi pointer to the data of an array already checked by ``_ensure_array``."""
     return ffi.cast(ctype, ffi.from_buffer(arr, require_writable=arr.flags.writeable))
 
@@ -131,7 +134,8 @@ def _keystream(cipher: str, key: object, nonce: object, length: object, counter:
     fn = getattr(lib, f"secagg_{cipher}_keystream_impl")
     rc = fn(impl_id, out, length, key, nonce, counter)
     ensure(rc == 0, f"secagg_{cipher}_keystream rejected its arguments")
-    return ffi.buffer(out, length)[:]
+    stream: bytes = ffi.buffer(out, length)[:]
+    return stream
 
 
 def secagg_aes256ctr_keystream(
@@ -183,6 +187,7 @@ def _ensure_real(value: object, name: str) -> float:
         f"{name} must be a real number, got {type(value).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(value, (int, float, np.floating, np.integer))  # ensured above
     value = float(value)
     ensure(math.isfinite(value) and value > 0, f"{name} must be finite and > 0, got {value}")
     return value
@@ -377,6 +382,7 @@ def _ensure_mask_batch(keys: object, signs: object) -> tuple[bytes, np.ndarray]:
     )
     try:
         keys, signs = list(keys), list(signs)  # type: ignore[call-overload]
+        assert isinstance(keys, list) and isinstance(signs, list)  # for the type checker
     except TypeError:
         raise SecAggTypeError("keys and signs must be sequences") from None
     ensure(len(keys) == len(signs), f"got {len(keys)} keys but {len(signs)} signs")
@@ -435,8 +441,9 @@ def secagg_mask_accumulate(
     nkeys = len(sign_arr)
 
     def run(lo: int, hi: int) -> int:
-        return fn(_ptr(acc[lo:hi], ctype), hi - lo, offset + lo, bits, keys_c, signs_c, nkeys,
-                  cipher_id, impl_id)
+        rc: int = fn(_ptr(acc[lo:hi], ctype), hi - lo, offset + lo, bits, keys_c, signs_c, nkeys,
+                     cipher_id, impl_id)
+        return rc
 
     nslices = max(1, min(threads, m // _MIN_SLICE))
     if nslices == 1:
@@ -504,7 +511,7 @@ def _impl_id(impl: object, cipher: object = "chacha20") -> int:
             + f"; available: {secagg_runtime_ciphers()}"
         )
     if impl is None:
-        return lib.SECAGG_IMPL_BEST
+        return int(lib.SECAGG_IMPL_BEST)
     ids = _IMPL_IDS[cipher]
     if not isinstance(impl, str):
         raise SecAggTypeError(f"impl must be a str or None, got {type(impl).__name__}")

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from secagg.errors import SecAggError
 
@@ -26,7 +27,7 @@ class UsageError(Exception):
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are raised as ``UsageError`` rather than printed with usage."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
@@ -39,7 +40,7 @@ def _print_table(rows: list[tuple[str, str]]) -> None:
 # --- secagg bench -------------------------------------------------------------
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:
+def _add_bench(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     bench = sub.add_parser("bench", help="measure the core's speed")
     kinds = bench.add_subparsers(dest="bench", required=True, parser_class=OneLineParser)
     prg = kinds.add_parser("prg", help="fused mask expansion vs OpenSSL ChaCha20, one core")
@@ -61,7 +62,7 @@ def _run_bench_prg(args: argparse.Namespace) -> int:
 # --- secagg simulate -----------------------------------------------------------
 
 
-def _add_simulate(sub: argparse._SubParsersAction) -> None:
+def _add_simulate(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     from secagg import prg
     from secagg.simulation import STAGES
 
@@ -84,7 +85,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     sim.set_defaults(func=_run_simulate)
 
 
-def _load_inputs(args: argparse.Namespace):
+def _load_inputs(args: argparse.Namespace) -> Any:
     import numpy as np
 
     if args.inputs is None:

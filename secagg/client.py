@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgpack
 import numpy as np
@@ -199,10 +200,11 @@ class ShareKeys(_AliveState):
 
     round = Round.SHARE_KEYS
 
-    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
         if not isinstance(message, msg.KeyDirectory):
             return super().handle(message)
         d, cfg = self.data, self.data.config
+        assert d.mask_keys is not None and d.enc_keys is not None  # made by start()
         if message.config_digest != d.config_digest:
             raise SessionMismatchError("key directory is for another configuration or session")
         mine = message.entry(d.me)
@@ -296,6 +298,7 @@ class MaskedInput(_AliveState):
 
     def _send(self) -> tuple[ClientState, msg.Message]:
         d, cfg = self.data, self.data.config
+        assert d.encoded_input is not None and d.graph is not None  # set_input and ShareKeys ran
         partners = sorted(d.partners)  # exactly the neighbours that shared with us
         keys = [derivation.self_mask_key(d.self_seed, d.session_id)]
         keys += [d.peers[v].mask_key for v in partners]
@@ -324,7 +327,7 @@ class ConsistencyCheck(ClientState):
 
     round = Round.CONSISTENCY_CHECK
 
-    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
         if not isinstance(message, msg.ConsistencyRequest):
             return super().handle(message)
         d = self.data
@@ -354,7 +357,7 @@ class Unmasking(ClientState):
 
     round = Round.UNMASKING
 
-    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message]:
+    def handle(self, message: msg.Message) -> tuple[ClientState, msg.Message | None]:
         if not isinstance(message, msg.UnmaskRequest):
             return super().handle(message)
         d, cfg = self.data, self.data.config
@@ -411,6 +414,7 @@ class Unmasking(ClientState):
         t, graph = d.config.threshold, d.graph
         if not d.config.consistency_check:
             return lambda ids: np.ones(len(ids), dtype=bool)
+        assert graph is not None and d.survivors is not None  # set in ShareKeys and ConsistencyCheck
         reach = set(graph.ball(d.me, 3))
         payload = derivation.consistency_payload(d.session_id, d.survivors)
         for signer, signature in zip(message.signers, message.signatures, strict=True):
@@ -435,6 +439,7 @@ class Unmasking(ClientState):
     def _attested_partners(self, message: msg.UnmaskRequest, survivors: set[int]) -> dict[int, np.ndarray]:
         """Each surviving owner's partner set (sorted ids), as it signed it with its masked input."""
         d = self.data
+        assert d.graph is not None  # set in ShareKeys
         given = dict(zip(message.attested, zip(message.exclusions, message.attestations, strict=True),
                          strict=True))
         out: dict[int, np.ndarray] = {}
@@ -487,7 +492,8 @@ def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if not sorted_ids.size:
         return np.zeros(len(ids), dtype=bool)
     at = np.searchsorted(sorted_ids, ids).clip(max=sorted_ids.size - 1)
-    return sorted_ids[at] == ids
+    hit: np.ndarray = sorted_ids[at] == ids
+    return hit
 
 
 def _check_enough(d: _ClientData, survivors: set[int], where: str) -> None:
@@ -517,6 +523,7 @@ def _check_directory(d: _ClientData, directory: msg.KeyDirectory) -> None:
     directory.check_ids(d.config.num_clients)
     for row_id in directory.ids.tolist():
         entry = directory.entry(row_id)
+        assert entry is not None  # row_id is one of the directory's ids
         payload = derivation.advert_payload(
             d.config_digest, row_id, entry.mask_public_key, entry.enc_public_key
         )
@@ -556,10 +563,12 @@ class Client:
 
     @property
     def state_name(self) -> str:
+        """The name of the current state class (``AdvertiseKeys`` ... ``Completed``, ``Aborted``)."""
         return self._state.name
 
     @property
     def round(self) -> Round:
+        """The round this client is in, or ``COMPLETED`` / ``ABORTED``."""
         return self._state.round
 
     @property
@@ -574,7 +583,9 @@ class Client:
 
     def start(self) -> bytes:
         """Begin the session: returns the round-0 message for the server."""
-        return self._step(lambda s: s.start())
+        out = self._step(lambda s: s.start())
+        assert out is not None  # AdvertiseKeys.start always answers
+        return out
 
     def set_input(self, x: np.ndarray, weight: float = 1.0) -> bytes | None:
         """Give this client's vector and weight; returns the masked input if it is due now.
@@ -698,7 +709,9 @@ class Client:
         if not isinstance(self._state, (Aborted, Completed)):
             self._state = Aborted(self._state.data, reason)
 
-    def _step(self, action) -> bytes | None:
+    def _step(
+        self, action: Callable[[ClientState], tuple[ClientState, msg.Message | None]]
+    ) -> bytes | None:
         try:
             state, out = action(self._state)
         except ProtocolError as exc:
@@ -814,10 +827,14 @@ def _dump_state(state: ClientState) -> dict[str, object]:
     }
 
 
-def _get(fields: dict[str, object], name: str, kind: type | tuple[type, ...]) -> object:
-    if name not in fields or not isinstance(fields[name], kind):
+_T = TypeVar("_T")
+
+
+def _get(fields: dict[str, object], name: str, kind: type[_T]) -> _T:
+    value = fields.get(name)
+    if not isinstance(value, kind):
         raise _bad_state(f"field {name!r} is missing or of the wrong type")
-    return fields[name]
+    return value
 
 
 def _keypair(value: object) -> crypto.KeyPair | None:
@@ -849,19 +866,19 @@ def _load_state(fields: dict[str, object], identity_key: bytes, identities: Iden
     name = _get(fields, "state", str)
     if name not in _STATES:
         raise _bad_state(f"unknown state {name!r}")
-    extras = _get(fields, "extras", dict)
-    if set(extras) != _STATE_EXTRAS.get(name, frozenset()):  # type: ignore[arg-type]
-        raise _bad_state(f"state {name} has attributes {sorted(extras)}")  # type: ignore[arg-type]
-    config = SecAggConfig.from_bytes(_get(fields, "config", bytes))  # type: ignore[arg-type]
+    extras: dict[str, object] = _get(fields, "extras", dict)
+    if set(extras) != _STATE_EXTRAS.get(name, frozenset()):
+        raise _bad_state(f"state {name} has attributes {sorted(extras)}")
+    config = SecAggConfig.from_bytes(_get(fields, "config", bytes))
     me = session_index(_get(fields, "me", int), config.num_clients, "me")
     d = _ClientData(config, config.digest(), me, identity_key, identities)
     d.mask_keys = _keypair(fields["mask_keys"])
     d.enc_keys = _keypair(fields["enc_keys"])
-    d.session_id = _get(fields, "session_id", bytes)  # type: ignore[assignment]
+    d.session_id = _get(fields, "session_id", bytes)
     if d.session_id:
         d.graph = config.build_graph(d.session_id)
     d.peers = {v: _Peer(share, mask) for v, share, mask in _triples(fields["peers"], "peers")}
-    d.self_seed = _get(fields, "self_seed", bytes)  # type: ignore[assignment]
+    d.self_seed = _get(fields, "self_seed", bytes)
     d.held_shares = {v: (s, k) for v, s, k in _triples(fields["held_shares"], "held_shares")}
     raw_input = fields["encoded_input"]
     if raw_input is not None:
@@ -873,17 +890,17 @@ def _load_state(fields: dict[str, object], identity_key: bytes, identities: Iden
     if survivors is not None and type(survivors) is not bytes:
         raise _bad_state("survivors must be bytes")
     d.survivors = survivors
-    handled = _get(fields, "handled", tuple)
-    if not all(type(h) is bytes for h in handled):  # type: ignore[attr-defined]
+    handled: tuple[object, ...] = _get(fields, "handled", tuple)
+    if not all(type(h) is bytes for h in handled):
         raise _bad_state("handled holds message digests")
-    d.handled = set(handled)  # type: ignore[arg-type]
+    d.handled = {h for h in handled if isinstance(h, bytes)}
     late_abort = fields["late_abort"]
     if late_abort is not None and type(late_abort) is not str:
         raise _bad_state("late_abort must be a string")
     d.late_abort = late_abort
     state = _STATES[name].__new__(_STATES[name])
     ClientState.__init__(state, d)
-    for key, value in extras.items():  # type: ignore[attr-defined]
+    for key, value in extras.items():
         if not isinstance(value, (bool, int, str, bytes)):
             raise _bad_state(f"state attribute {key} has type {type(value).__name__}")
         setattr(state, key, value)

@@ -44,6 +44,11 @@ class Graph:
         """The degree (number of neighbours of every node)."""
         return self.degree
 
+    def _harary(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ring's (position -> client, client -> position) arrays of a Harary graph."""
+        assert self._label is not None and self._position is not None  # set by harary_graph
+        return self._label, self._position
+
     def _check_node(self, i: object, name: str = "i") -> int:
         return _ensure_int(i, name, 0, self.n - 1)
 
@@ -52,10 +57,11 @@ class Graph:
         i = self._check_node(i)
         if self.kind == "complete":
             return tuple(j for j in range(self.n) if j != i)
+        label, position = self._harary()
         half = self.degree // 2
-        p = int(self._position[i])
+        p = int(position[i])
         ring = [(p + d) % self.n for d in range(-half, half + 1) if d]
-        return tuple(sorted(int(v) for v in self._label[ring]))
+        return tuple(sorted(int(v) for v in label[ring]))
 
     def ball(self, i: int, hops: int) -> tuple[int, ...]:
         """Every client within ``hops`` edges of ``i`` (``i`` included), sorted.
@@ -70,9 +76,10 @@ class Graph:
         reach = hops * (self.degree // 2)
         if self.kind == "complete" or 2 * reach + 1 >= self.n:
             return tuple(range(self.n))
-        p = int(self._position[i])
+        label, position = self._harary()
+        p = int(position[i])
         ring = [(p + d) % self.n for d in range(-reach, reach + 1)]
-        return tuple(sorted(int(v) for v in self._label[ring]))
+        return tuple(sorted(int(v) for v in label[ring]))
 
     def is_neighbour(self, i: int, j: int) -> bool:
         """Whether clients ``i`` and ``j`` are adjacent (O(1); symmetric; False if i == j)."""
@@ -81,7 +88,8 @@ class Graph:
             return False
         if self.kind == "complete":
             return True
-        gap = abs(int(self._position[i]) - int(self._position[j]))
+        position = self._harary()[1]
+        gap = abs(int(position[i]) - int(position[j]))
         return min(gap, self.n - gap) <= self.degree // 2
 
 

@@ -156,7 +156,7 @@ class IdMap:
                raising=SecAggTypeError)
         ensure(len(set(ids)) == len(ids), "an application id is listed twice")
         ensure(len(ids) >= 2, f"a session needs at least 2 members, got {len(ids)}")
-        self._ids: tuple[AppId, ...] = tuple(sorted(ids))  # type: ignore[type-var]
+        self._ids: tuple[AppId, ...] = tuple(sorted(ids, key=lambda a: (str(type(a)), a)))
         self._index = {a: i for i, a in enumerate(self._ids)}
 
     @property

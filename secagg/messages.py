@@ -12,6 +12,7 @@ uint32 values, so that large cohorts parse in one numpy call.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,12 +81,12 @@ def _check_bytes_list(cls: type, field: str, value: object, length: int | None =
         _check_bytes(cls, field, item, length)
 
 
-def _check_same_length(cls: type, a: str, b: str, x: tuple, y: tuple) -> None:
+def _check_same_length(cls: type, a: str, b: str, x: tuple[object, ...], y: tuple[object, ...]) -> None:
     if len(x) != len(y):
         raise MalformedMessageError(f"{cls.__name__}: {a} and {b} differ in length")
 
 
-def encode_ids(ids) -> bytes:
+def encode_ids(ids: Iterable[int] | np.ndarray) -> bytes:
     """Encode client ids as an ``IdSet``: sorted, distinct, uint32 little-endian."""
     arr = np.unique(np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64))
     if arr.size and (arr[0] < 0 or arr[-1] >= MAX_CLIENTS):
@@ -100,6 +101,7 @@ def decode_ids(data: bytes) -> np.ndarray:
 
 def _check_idset(cls: type, field: str, value: object) -> None:
     _check_bytes(cls, field, value)
+    assert isinstance(value, bytes)  # checked just above
     if len(value) % 4:
         raise _fail(cls, field, "an IdSet (a multiple of 4 bytes)", f"{len(value)} bytes")
     ids = np.frombuffer(value, dtype="<u4")

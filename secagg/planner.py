@@ -86,6 +86,7 @@ def _ensure_rate(value: object, name: str) -> float:
         f"{name} must be a real number, got {type(value).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(value, (int, float))  # for the type checker: ensured above
     value = float(value)
     ensure(math.isfinite(value) and 0 <= value < 1, f"{name} must be in [0, 1), got {value}")
     return value
@@ -333,7 +334,7 @@ def check_no_wrap(n: int, max_abs: float, scale: float, bits: int) -> None:
 
 
 def _fits(n: int, bits: int) -> bool:
-    return (2 ** (bits - 1) - 1) // n >= 1
+    return bool((2 ** (bits - 1) - 1) // n >= 1)
 
 
 def max_scale(n: int, max_abs: float, bits: int, *, power_of_two: bool = True) -> float:
@@ -354,4 +355,4 @@ def max_scale(n: int, max_abs: float, bits: int, *, power_of_two: bool = True) -
     while not (math.isfinite(max_abs * scale) and math.ceil(max_abs * scale) <= per_client):
         scale = scale / 2 if power_of_two else math.nextafter(scale, 0.0)
     ensure(scale > 0, f"no positive scale keeps {n} values of magnitude {max_abs} in {bits} bits")
-    return scale
+    return float(scale)

@@ -70,7 +70,8 @@ def reference_unpack(data: bytes, m: int, bits: int) -> np.ndarray:
     stream = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
     rows = stream[: m * bits].reshape(m, bits).astype(np.uint64)
     w = (rows << np.arange(bits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
-    return w.astype(np.uint32 if bits <= 32 else np.uint64)
+    out: np.ndarray = w.astype(np.uint32 if bits <= 32 else np.uint64)
+    return out
 
 
 # --- shamir -------------------------------------------------------------------

@@ -51,9 +51,14 @@ class DropReason(enum.Enum):
 
 @dataclass(frozen=True)
 class AggregationResult:
-    """The outcome of a completed session."""
+    """The outcome of a completed session.
 
-    sum: np.ndarray  #: float64 (m,): sum of weight * input over the survivors
+    ``sum`` is decoded from ``raw``: each survivor's ``weight * input`` was clipped to
+    ``[-clip, clip]`` and stochastically rounded, so each coordinate is within
+    ``len(survivors) / scale`` of the exact clipped sum (``secagg.testing`` checks this).
+    """
+
+    sum: np.ndarray  #: float64 (m,): sum of clip(weight * input) over the survivors
     weight_sum: float  #: sum of the survivors' weights
     survivors: tuple[int, ...]  #: clients whose masked input is in the sum
     raw: np.ndarray  #: the unmasked integer sum mod 2^bits, weight element last
@@ -90,6 +95,7 @@ class _ServerData:
     def neighbours_in(self, client: int, group: Iterable[int]) -> list[int]:
         """The neighbours of ``client`` that are in ``group`` (sorted)."""
         members = group if isinstance(group, (set, dict, frozenset)) else set(group)
+        assert self.graph is not None  # built when round 0 closes
         return [v for v in self.graph.neighbours(client) if v in members]
 
     def check_session(self, session_id: bytes) -> None:
@@ -177,7 +183,7 @@ class CollectShares(ServerState):
                     inbox[v][1].append(ciphertext)
         d.total = np.zeros(d.config.encoded_length, dtype=storage_dtype(d.config.bits))
         d.forwarded = {v: tuple(senders) for v, (senders, _) in inbox.items()}
-        out = {
+        out: dict[int, msg.Message] = {
             v: msg.EncryptedShares(d.session_id, tuple(senders), tuple(cts))
             for v, (senders, cts) in inbox.items()
         }
@@ -203,6 +209,7 @@ class CollectMaskedInputs(ServerState):
             return super().receive(sender, message)
         d.check_session(message.session_id)
         partners = set(d.forwarded[sender])
+        assert d.graph is not None  # built when round 0 closes
         excluded = [v for v in d.graph.neighbours(sender) if v not in partners]
         if message.excluded != msg.encode_ids(excluded):
             raise _Drop(DropReason.PROTOCOL_VIOLATION, "masked with other partners than it was sent")
@@ -264,7 +271,7 @@ class CollectUnmasking(ServerState):
         self._dropped = set(data.sharers) - self._survivors
 
     def expected(self) -> set[int]:
-        return self._asked - set(self.data.responses)
+        return set(self._asked) - set(self.data.responses)
 
     def receive(self, sender: int, message: msg.Message) -> None:
         d = self.data
@@ -290,6 +297,7 @@ class CollectUnmasking(ServerState):
                 seed_shares[v][u + 1] = share
             for v, share in zip(response.key_owners, response.key_shares, strict=True):
                 key_shares[v][u + 1] = share
+        assert d.total is not None  # made when round 1 closes
         reconstruct = _Reconstruction(cfg.threshold)
         keys: list[bytes] = []
         signs: list[int] = []
@@ -395,6 +403,7 @@ def _unmask_requests(
     """Each asked client's request: the sets, signatures within 3 hops, partner attestations."""
     dropped = msg.encode_ids(sorted(set(d.sharers) - d.counted))
     out: dict[int, msg.Message] = {}
+    assert d.graph is not None  # built when round 0 closes
     for u in asked:
         signers = tuple(v for v in d.graph.ball(u, 3) if v in signatures) if signatures else ()
         attested = tuple(v for v in d.forwarded[u] if v in d.counted)
@@ -417,6 +426,9 @@ class Server:
     ``close_round()`` at the round's deadline (or once ``waiting_for`` is empty)
     and send each returned message to its client. After the last round,
     ``result()`` gives the sum; if the session aborted it raises ``AbortedError``.
+
+    ``threads`` is how many threads regenerate the masks of the unmasking round
+    (default: every CPU); it changes the speed only, never the result.
     """
 
     def __init__(self, config: SecAggConfig, *, threads: int | None = None) -> None:
@@ -430,10 +442,12 @@ class Server:
 
     @property
     def state_name(self) -> str:
+        """The name of the current state class (``CollectAdvertisements`` ... ``Completed``, ``Aborted``)."""
         return self._state.name
 
     @property
     def round(self) -> Round:
+        """The round being collected, or ``COMPLETED`` / ``ABORTED``."""
         return self._state.round
 
     @property
@@ -448,6 +462,7 @@ class Server:
 
     @property
     def abort_reason(self) -> str | None:
+        """Why the session aborted (also sent to every live client); None unless it did."""
         return self._state.reason if isinstance(self._state, Aborted) else None
 
     def receive(self, sender: int, data: bytes) -> None:
@@ -506,8 +521,8 @@ class Server:
             state, out = self._state.close()
         except AbortedError as exc:
             state, out = Aborted(data, str(exc)), {}
-            live = set(range(data.config.num_clients)) - set(data.dropped)
-            out = dict.fromkeys(live, msg.Abort(str(exc)[:1000]))
+            alive = set(range(data.config.num_clients)) - set(data.dropped)
+            out = dict.fromkeys(alive, msg.Abort(str(exc)[:1000]))
         check_transition(self._state.round, state.round)
         self._state = state
         live = {c: m for c, m in out.items() if c not in data.dropped}
@@ -526,4 +541,5 @@ class Server:
             raise AbortedError(self._state.reason)
         if not isinstance(self._state, Completed):
             raise LocalProtocolError(f"no result yet: the server is in state {self.state_name}")
+        assert self._state.data.result is not None  # set on entering Completed
         return self._state.data.result

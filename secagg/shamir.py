@@ -95,6 +95,7 @@ def _ensure_xs(xs: object) -> np.ndarray:
         f"xs must be a sequence of ints, got {type(xs).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(xs, (Sequence, np.ndarray))  # for the type checker: ensured above
     values = [_ensure_int(int(x) if isinstance(x, np.integer) else x, "x", 1, PRIME - 1)
               for x in xs]
     ensure(len(set(values)) == len(values), "xs must be distinct")
@@ -108,6 +109,7 @@ def _parse_shares(shares: object, count: int) -> np.ndarray:
         f"shares must be a sequence of bytes, got {type(shares).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(shares, Sequence)  # for the type checker: ensured above
     ensure(len(shares) == count, f"expected {count} shares, got {len(shares)}")
     parts = []
     for i, share in enumerate(shares):

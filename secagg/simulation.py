@@ -8,9 +8,10 @@ memory, makes chosen clients vanish at a chosen stage, and times both sides.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,7 +142,7 @@ def run_session(
     upload = [0] * n
     server_seconds = 0.0
 
-    def act(i: int, call) -> None:
+    def act(i: int, call: Callable[[Client], bytes | None]) -> None:
         """Let client i act, unless it has vanished; pass what it sends to the server."""
         nonlocal server_seconds
         client = clients[i]
@@ -174,8 +175,8 @@ def run_session(
             if server.round is Round.MASKED_INPUT:
                 # The input is given just before it is needed, so that the simulation holds
                 # one encoded vector at a time rather than n of them.
-                act(i, lambda c, i=i: give_input(c, i))
-            act(i, lambda c, data=data: c.handle(data))
+                act(i, functools.partial(give_input, i=i))
+            act(i, functools.partial(Client.handle, data=data))
     result = server.result() if server.round is Round.COMPLETED else None
     return SessionOutcome(result, server, clients, seconds, server_seconds, upload)
 
@@ -209,7 +210,7 @@ def simulate(
     )
     rng = np.random.default_rng(config.seed)
     drop_count = planned_dropouts(n, config.dropout)
-    vanished = rng.choice(n, size=drop_count, replace=False) if drop_count else []
+    vanished: list[int] = rng.choice(n, size=drop_count, replace=False).tolist() if drop_count else []
     outcome = run_session(
         secagg_config, inputs, weights, {int(i): config.dropout_stage for i in vanished},
         server_threads=config.server_threads,

@@ -35,7 +35,7 @@ _TAGS: dict[type[m.Message], int] = {
     m.Abort: 10,
 }
 _TYPES = {tag: cls for cls, tag in _TAGS.items()}
-_NFIELDS = {cls: len(dataclasses.fields(cls)) for cls in _TAGS}
+_NFIELDS = {cls: len(dataclasses.fields(cls)) for cls in _TAGS}  # type: ignore[arg-type]
 
 
 def encode(message: m.Message) -> bytes:
@@ -43,8 +43,9 @@ def encode(message: m.Message) -> bytes:
     cls = type(message)
     if cls not in _TAGS:
         raise TypeError(f"not a secagg message: {cls.__name__}")
-    fields = [getattr(message, f.name) for f in dataclasses.fields(message)]
-    return msgpack.packb([MAGIC, VERSION, _TAGS[cls], *fields], use_bin_type=True)
+    fields = [getattr(message, f.name) for f in dataclasses.fields(message)]  # type: ignore[arg-type]
+    packed: bytes = msgpack.packb([MAGIC, VERSION, _TAGS[cls], *fields], use_bin_type=True)
+    return packed
 
 
 def decode(data: bytes, *expected: type[m.Message]) -> m.Message:

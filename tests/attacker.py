@@ -80,9 +80,16 @@ class PruningAttack:
         victim: int | None = None,
         partners: int | None = None,
         colluders: int = 0,
+        adjacent: bool = True,
         split_view: bool = False,
         reveal_all: bool = False,
     ) -> AttackOutcome:
+        """Attack ``victim`` (random if None), pruning it to ``partners`` (t if None).
+
+        ``colluders`` corrupt clients are the victim's neighbours when ``adjacent`` (what
+        grinding the graph could at best achieve), else drawn from all clients (no
+        grinding: the graph falls where the honest keys put it).
+        """
         cfg, n, t = self.config, self.n, self.config.threshold
         adverts = {i: wire.decode(c.start()) for i, c in enumerate(self.clients)}
         records = b"".join(adverts[i].record() for i in range(n))
@@ -95,10 +102,15 @@ class PruningAttack:
         victim = int(self.rng.integers(n)) if victim is None else victim
         around = list(graph.neighbours(victim))
         self.rng.shuffle(around)
-        bad = sorted(around[:colluders])
+        if adjacent:
+            bad = sorted(around[:colluders])
+        else:
+            others = [u for u in range(n) if u != victim]
+            bad = sorted(int(u) for u in self.rng.choice(others, size=colluders, replace=False))
         honest_pool = [v for v in around if v not in bad]
+        bad_around = [v for v in around if v in bad]
         size = t if partners is None else partners
-        chosen = sorted(bad[:size] + honest_pool[: max(0, size - len(bad))])
+        chosen = sorted(bad_around[:size] + honest_pool[: max(0, size - len(bad_around))])
         honest_partners = [p for p in chosen if p not in bad]
 
         shares = {}
@@ -106,7 +118,7 @@ class PruningAttack:
             out = self._call(i, directory)
             assert out is not None, f"client {i} refused an honest directory: {self.errors.get(i)}"
             shares[i] = out
-        pair_keys = {c: self.clients[c]._state.data.peers[victim].mask_key for c in bad}
+        pair_keys = {c: self.clients[c]._state.data.peers[victim].mask_key for c in bad_around}
         held: dict[int, dict[int, tuple[bytes, bytes]]] = {}
         masked: dict[int, msg.MaskedInput] = {}
         for v in range(n):

@@ -2,65 +2,47 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from secagg import AbortedError, SecAggValueError
-from secagg.bindings import storage_dtype
+from secagg import SecAggValueError
 from secagg.config import SecAggConfig
-from secagg.planner import max_scale
 from secagg.prg import ciphers
-from secagg.rounds import Round
-from secagg.simulation import STAGES, SimulationConfig, run_session, simulate
+from secagg.simulation import STAGES, SimulationConfig, simulate
+from secagg.testing import Schedule, effective_schedule, expected_outcome, run_schedule
+from secagg.testing import strategies as sst
+
+# The protocol's end-to-end properties, written on secagg.testing (our own suite is its first user).
+
+#: Sessions checked against the oracle per run (CI default; set higher for a long soak).
+_EXAMPLES = int(os.environ.get("SECAGG_ORACLE_EXAMPLES", "150"))
 
 
-@st.composite
-def sessions(draw, enough: bool = True):
-    """A config, encoded inputs and a dropout pattern (stage per vanishing client)."""
-    n = draw(st.integers(2, 40))
-    graph = draw(st.sampled_from(["complete", "harary"])) if n >= 5 else "complete"
-    degree = n - 1 if graph == "complete" else draw(st.sampled_from(range(2, n - 1, 2)))
-    consistency_check = draw(st.booleans())
-    # The consistency check needs 2t > degree; without it any t in [1, degree] is allowed.
-    threshold = draw(st.integers(degree // 2 + 1 if consistency_check else 1, degree))
-    min_bits = (n + 1).bit_length() + 1  # room for n weights of 1 without wrapping
-    bits = draw(st.integers(min_bits, 64))
-    config = SecAggConfig(
-        num_clients=n, vector_length=draw(st.integers(1, 40)), threshold=threshold, bits=bits,
-        clip=1.0, scale=max_scale(n, 1.0, bits), graph=graph, degree=degree,
-        consistency_check=consistency_check,
-        session_nonce=draw(st.binary(min_size=32, max_size=32).filter(any)),
-    )
-    # Each client loses at most degree - threshold neighbours: every secret stays recoverable.
-    most = degree - threshold if enough else n
-    vanishing = draw(st.lists(st.integers(0, n - 1), unique=True, max_size=most))
-    vanish = {c: draw(st.sampled_from(STAGES)) for c in vanishing}
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    high = (1 << bits) - 1
-    inputs = rng.integers(0, high, size=(n, config.encoded_length), dtype=np.uint64, endpoint=True)
-    return config, inputs.astype(storage_dtype(bits)), vanish
+@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sst.sessions(max_clients=10))
+def test_every_session_ends_as_the_oracle_says_under_dropouts_and_faults(case):
+    """Exact sum over the predicted survivors, or the predicted abort in the predicted round."""
+    verdict = run_schedule(**case)
+    schedule = effective_schedule(case["config"], case["schedule"], case["plan"])
+    verdict.check(expected_outcome(case["config"], case["inputs"], case["weights"], schedule,
+                                   verdict.graph, encoded=case["encoded"]))
 
 
-def _sent_masked_input(vanish: dict[int, str], client: int) -> bool:
-    return STAGES.index(vanish.get(client, "unmask")) > STAGES.index("masked") or client not in vanish
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sessions())
-def test_sum_is_exact_modulo_2_to_the_b_for_the_survivors(session):
-    config, inputs, vanish = session
-    outcome = run_session(config, inputs, vanish=vanish, encoded=True, server_threads=1)
-    result = outcome.server.result()
-    expected_survivors = [c for c in range(config.num_clients) if _sent_masked_input(vanish, c)]
-    assert list(result.survivors) == expected_survivors
-    total = np.zeros(config.encoded_length, dtype=object)
-    for c in expected_survivors:
-        total += inputs[c].astype(object)
-    expected = np.array([int(v) % (1 << config.bits) for v in total], dtype=np.uint64)
-    np.testing.assert_array_equal(result.raw.astype(np.uint64), expected)
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_within_the_threshold_the_complete_graph_always_gives_the_exact_sum(data):
+    config = data.draw(sst.configs(max_clients=24, graphs=("complete",)))
+    inputs = data.draw(sst.encoded_inputs(config))
+    schedule = data.draw(sst.vanish_schedules(config, beyond_threshold=False))
+    expected = expected_outcome(config, inputs, None, schedule, encoded=True)
+    assert expected.completed
+    survivors = [c for c in range(config.num_clients) if schedule.gone_at(c) > STAGES.index("masked")]
+    assert list(expected.survivors) == survivors
+    run_schedule(config, inputs, None, schedule, encoded=True).check(expected)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -69,15 +51,13 @@ def test_too_few_survivors_aborts_before_anything_is_revealed(n, data):
     config = SecAggConfig.plan(n, 8, clip=1.0, graph="complete", dropout_rate=0.1,
                                corrupt_fraction=0.0)
     survivors = data.draw(st.integers(0, config.threshold))  # t survivors have only t - 1 neighbours left
-    vanish = {c: data.draw(st.sampled_from(STAGES[:3])) for c in range(survivors, n)}
-    inputs = np.zeros((n, config.encoded_length), dtype=storage_dtype(config.bits))
-    outcome = run_session(config, inputs, vanish=vanish, encoded=True, server_threads=1)
-    assert outcome.result is None
-    assert outcome.server.round is Round.ABORTED
-    with pytest.raises(AbortedError):
-        outcome.server.result()
-    # No client got as far as revealing shares.
-    assert all(c.round is not Round.COMPLETED for c in outcome.clients)
+    schedule = Schedule({c: data.draw(st.sampled_from(STAGES[:3])) for c in range(survivors, n)})
+    inputs = np.zeros((n, config.vector_length))
+    expected = expected_outcome(config, inputs, None, schedule)
+    assert not expected.completed and expected.responders == ()
+    verdict = run_schedule(config, inputs, None, schedule)
+    verdict.check(expected)
+    assert verdict.responders == ()  # no client got as far as revealing shares
 
 
 @pytest.mark.parametrize("stage", STAGES)

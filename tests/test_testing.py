@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -28,12 +27,9 @@ from secagg.testing import (
 from secagg.testing import strategies as sst
 from secagg.testing.attacks import SplitView, exposed_clients
 
-#: Sessions the oracle is checked against per run (CI: 150; set higher for a long soak).
-_EXAMPLES = int(os.environ.get("SECAGG_ORACLE_EXAMPLES", "150"))
-
 
 def _oracle_only(case: dict) -> object:
-    """The oracle's verdict on a generated case, with a random graph (no crypto run)."""
+    """The oracle's verdict on a generated case, with a fixed relabelling of the graph (no crypto)."""
     config = case["config"]
     graph = config.build_graph(bytes([7]) * 32)  # any relabelling will do (and is cached)
     return expected_outcome(config, case["inputs"], case["weights"],
@@ -41,19 +37,7 @@ def _oracle_only(case: dict) -> object:
                             encoded=case["encoded"])
 
 
-@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(sst.sessions(max_clients=10))
-def test_the_oracle_agrees_with_real_sessions(case):
-    verdict = run_schedule(**case)
-    expected = expected_outcome(
-        case["config"], case["inputs"], case["weights"],
-        effective_schedule(case["config"], case["schedule"], case["plan"]), verdict.graph,
-        encoded=case["encoded"],
-    )
-    verdict.check(expected)
-
-
-@settings(max_examples=max(20, _EXAMPLES // 5), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_the_oracle_predicts_aborts_on_the_sparse_graph(data):
     config = data.draw(sst.configs(max_clients=14, graphs=("harary",)).filter(lambda c: c.graph == "harary"))
@@ -79,7 +63,7 @@ def test_the_strategies_reach_every_outcome_stage_fault_and_invalid_config():
     """A fixed-seed pass over the strategies, judged by the oracle alone, hits every case."""
     seen: set[tuple[str, object]] = set()
 
-    @settings(max_examples=500, derandomize=True, database=None, deadline=None,
+    @settings(max_examples=300, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(sst.sessions(max_clients=10), sst.invalid_configs())
     def collect(case, invalid):
@@ -168,3 +152,12 @@ def test_importing_secagg_imports_no_test_dependency():
            "in ('hypothesis', 'torch', 'flwr', 'pytest')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_hypothesis_finds_the_config_strategy_through_its_entry_point():
+    """Without importing secagg.testing: the installed ``hypothesis`` entry point registers it."""
+    code = ("from hypothesis import strategies as st\n"
+            "from secagg import SecAggConfig\n"
+            "print(type(st.from_type(SecAggConfig).example()).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "SecAggConfig"

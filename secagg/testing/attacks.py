@@ -157,7 +157,9 @@ class SplitView:
                     signed_by[sent.client] = sent.message.signature  # type: ignore[attr-defined]
                 group = victims if i in victims else set(signed_by) - victims
                 keep = [(s, sig) for s, sig in zip(m.signers, m.signatures, strict=True) if s in group]
-                fields = dict(signers=tuple(s for s, _ in keep), signatures=tuple(sig for _, sig in keep))
+                fields: dict[str, object] = dict(
+                    signers=tuple(s for s, _ in keep), signatures=tuple(sig for _, sig in keep)
+                )
                 if i in victims and self.hidden in msg.decode_ids(m.survivors):
                     fields["survivors"] = without_hidden(m.survivors)
                     dropped = set(msg.decode_ids(m.dropped).tolist()) | {self.hidden}

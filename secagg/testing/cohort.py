@@ -10,8 +10,9 @@ round on. Inputs are encoded integers mod 2^bits, so sums are checked exactly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -69,7 +70,8 @@ def raw_message(kind: type[msg.Message], fields: list[object]) -> bytes:
 def reencode(data: bytes, **changes: object) -> bytes:
     """Decode a message, change some fields (without re-validation), and encode it again."""
     message = wire.decode(data)
-    fields = [changes.get(f.name, getattr(message, f.name)) for f in dataclasses.fields(message)]
+    fields = [changes.get(f.name, getattr(message, f.name))
+              for f in dataclasses.fields(message)]  # type: ignore[arg-type]
     return raw_message(type(message), fields)
 
 
@@ -92,7 +94,7 @@ class Cohort:
         *,
         seed: int = 0,
         vanish: dict[int, Round] | None = None,
-        **config_args: object,
+        **config_args: Any,
     ) -> None:
         self.config = config or make_config(**config_args)
         n = self.config.num_clients
@@ -172,9 +174,10 @@ class Cohort:
             self.held[i] = data
             self._holding.discard((type(wire.decode(data)), i))
             return
-        data = self._through(self.down, "down", i, data)
-        if data is None or self._gone(i, self.clients[i].round):
+        passed = self._through(self.down, "down", i, data)
+        if passed is None or self._gone(i, self.clients[i].round):
             return
+        data = passed
         try:
             self.delivered.append((i, wire.decode(data)))
         except ProtocolError:
@@ -232,10 +235,11 @@ class Cohort:
         assert found, f"no {kind.__name__} {direction} for client {client}"
         return found[-1].data
 
-    def expected_raw(self, survivors) -> np.ndarray:
+    def expected_raw(self, survivors: Iterable[int]) -> np.ndarray:
         """The exact encoded sum (mod 2^bits) of the given clients' inputs."""
         total = self.inputs[list(survivors)].astype(object).sum(axis=0) % (1 << self.config.bits)
-        return total.astype(storage_dtype(self.config.bits))
+        out: np.ndarray = total.astype(storage_dtype(self.config.bits))
+        return out
 
     def check_result(self) -> AggregationResult:
         """The server's result, asserted to be the exact sum over its survivors."""

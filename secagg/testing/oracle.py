@@ -13,7 +13,7 @@ Harary-graph session needs its ``Graph`` (``secagg.testing.Verdict.graph``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,7 +122,7 @@ def expected_outcome(
     ensure(graph is None or (graph.n == n and graph.degree == config.degree),
            "the graph does not match the config")
 
-    def abort(stage: int, kind: AbortKind, detail: str, responders: set[int] = frozenset()) -> Expected:
+    def abort(stage: int, kind: AbortKind, detail: str, responders: Set[int] = frozenset()) -> Expected:
         return Expected(False, abort_round=_ROUND_OF_STAGE[stage], abort_kind=kind, detail=detail,
                         responders=tuple(sorted(responders)))
 

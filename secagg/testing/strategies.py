@@ -134,7 +134,8 @@ def _labelled(config: SecAggConfig) -> SecAggConfig:
 
 def _broken(fields: dict[str, Any], how: str) -> dict[str, Any]:
     event(f"invalid config: {how}")
-    return _BREAKS[how](fields)
+    broken: dict[str, Any] = _BREAKS[how](fields)
+    return broken
 
 
 @st.composite

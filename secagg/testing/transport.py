@@ -12,6 +12,7 @@ session did what the protocol requires. ``InMemoryTransport`` with a
 from __future__ import annotations
 
 import enum
+import functools
 import random
 import time
 from collections import deque
@@ -380,16 +381,16 @@ def run_schedule(
                     clock.advance(max(0.0, deadline - clock.now()))
             current = server.round
             outgoing = server.close_round()
-            if server.round is Round.SHARE_KEYS:
+            if graph is None:
                 graph = server._state.data.graph
-            if server.round is Round.ABORTED:
+            if server.abort_reason is not None:
                 abort_round = current
             uplink.release_late()
             for i, data in outgoing.items():
                 transport.server_send(i, data)
             for i in sorted(outgoing):
                 for data in transport.client_receive(i, round_timeout):
-                    act(i, lambda c, data=data: c.handle(data))
+                    act(i, functools.partial(Client.handle, data=data))
             round_number += 1
     finally:
         transport.close()
