@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.common.constant import ErrorCode
@@ -37,7 +38,7 @@ SERVER_NODE_ID = 1
 class InProcessGrid(Grid):
     """Runs ``app`` for every message, in this process, one ``Context`` per node id."""
 
-    def __init__(self, app: Callable[[Message, Context], Message], node_configs: Mapping[int, dict],
+    def __init__(self, app: Callable[[Message, Context], Message], node_configs: Mapping[int, dict[str, Any]],
                  *, run_id: int = 1) -> None:
         self.app = app
         self.contexts = {
@@ -94,9 +95,10 @@ class InProcessGrid(Grid):
             if node not in self.contexts or self._silent(node, message):
                 continue
             if self.down is not None:
-                message = self.down(message)
-                if message is None:
+                altered = self.down(message)
+                if altered is None:
                     continue
+                message = altered
             parsed = _stage(message)
             message, size = _transport(message)
             self.download_bytes[node] = self.download_bytes.get(node, 0) + size
@@ -141,6 +143,6 @@ def _transport(message: Message) -> tuple[Message, int]:
     objects = get_all_nested_objects(message)
     contents = {object_id: obj.deflate() for object_id, obj in objects.items()}
     size = sum(len(c) for c in contents.values())
-    copy = inflate_object_from_contents(message.object_id, contents)
+    copy = cast(Message, inflate_object_from_contents(message.object_id, contents))
     copy.metadata.__dict__["_message_id"] = message.metadata.message_id
     return copy, size
