@@ -261,6 +261,14 @@ def test_a_plain_train_message_is_refused_without_training():
     assert not reply.has_error() and lenient.trained == [lenient.nodes[0]]
 
 
+def test_an_unknown_stage_is_an_error_reply():
+    fed = Federation(n=3)
+    content = RecordDict({CONFIG_RECORD: ConfigRecord({"stage": "gossip"})})
+    odd = Message(content, fed.nodes[0], MessageType.TRAIN)
+    (reply,) = fed.grid.send_and_receive([odd])
+    assert reply.has_error() and "unknown secagg stage 'gossip'" in reply.error.reason
+
+
 def test_an_out_of_order_stage_aborts_the_node():
     fed = Federation(n=4)
 

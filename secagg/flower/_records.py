@@ -63,8 +63,8 @@ def put_payload(content: RecordDict, data: bytes) -> None:
 def get_payload(content: RecordDict) -> bytes:
     """The secagg wire bytes carried by ``content``; ``SecAggValueError`` if absent or malformed."""
     record = content.array_records.get(PAYLOAD_RECORD)
-    ensure(record is not None and list(record.keys()) == [_PAYLOAD_KEY],
-           f"the message carries no secagg payload (ArrayRecord {PAYLOAD_RECORD!r})")
+    if record is None or list(record.keys()) != [_PAYLOAD_KEY]:
+        raise SecAggValueError(f"the message carries no secagg payload (ArrayRecord {PAYLOAD_RECORD!r})")
     array = record[_PAYLOAD_KEY].numpy()
     ensure(array.dtype == np.uint8 and array.ndim == 1, "the secagg payload must be a uint8 vector")
     return array.tobytes()
@@ -104,11 +104,12 @@ class Manifest:
         ensure(isinstance(record, ArrayRecord), "expected an ArrayRecord", raising=SecAggTypeError)
         entries = []
         for name, array in record.items():
-            shape, dtype_name = array.shape, array.dtype
-            if not dtype_name:  # arrays converted from legacy Parameters carry no metadata
+            shape: tuple[int, ...] = tuple(array.shape)
+            if array.dtype:
+                dtype = np.dtype(array.dtype)
+            else:  # arrays converted from legacy Parameters carry no metadata
                 loaded = array.numpy()
-                shape, dtype_name = loaded.shape, loaded.dtype
-            dtype = np.dtype(dtype_name)
+                shape, dtype = loaded.shape, loaded.dtype
             ensure(dtype.kind in _NUMERIC,
                    f"array {name!r} has dtype {dtype}; secure aggregation sums numeric arrays only")
             entries.append((name, tuple(int(s) for s in shape), dtype.str))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 from flwr.app import ConfigRecord, Context, Error, Message, MessageType, RecordDict
@@ -59,6 +60,7 @@ NODE_CONFIG_ID = "secagg-id"
 NODE_CONFIG_KEY = "secagg-key"
 NODE_CONFIG_ROSTER = "secagg-roster"
 
+_T = TypeVar("_T")
 _STATE_RECORD = "secagg.state"
 _SEEN_NONCES = 64  # session nonces remembered to refuse a replayed session
 _ERROR_CODE = ErrorCode.MOD_FAILED_PRECONDITION
@@ -131,6 +133,7 @@ class SecAggMod:
     def __call__(self, message: Message, context: Context, call_next: ClientAppCallable) -> Message:
         if message.metadata.message_type.split(".")[0] != MessageType.TRAIN:
             return call_next(message, context)
+        parsed = None
         try:
             parsed = stage_of(message.content)
             if parsed is None:
@@ -165,19 +168,21 @@ class SecAggMod:
             put_payload(out, self._advertise(fields, message, context, me))
             return out
         saved = context.state.config_records.get(_STATE_RECORD)
-        ensure(saved is not None and "client" in saved,
-               f"no secure-aggregation session is open on this node for stage {stage.value}")
-        members = list(saved["members"])  # type: ignore[arg-type]
-        client = Client.from_bytes(saved["client"], me.key.secret, me.roster.session(members))  # type: ignore[arg-type]
+        if saved is None or "client" not in saved:
+            raise SecAggValueError(f"no secure-aggregation session is open here for stage {stage.value}")
+        members = _field(saved, "members", list)
+        session_roster = me.roster.session(members)
+        client = Client.from_bytes(_field(saved, "client", bytes), me.key.secret, session_roster)
         ensure(client.round in _EXPECTED_ROUND[stage],
                f"stage {stage.value} arrived while the client is in {client.state_name}")
         reply = client.handle(get_payload(message.content))
         if stage is Stage.MASKED:
             ensure(reply is None, "the masked stage did not receive the shares it expects")
-            config = SecAggConfig.from_bytes(saved["config"])  # type: ignore[arg-type]
+            config = SecAggConfig.from_bytes(_field(saved, "config", bytes))
             x, weight = _train(message, context, call_next, fields, config)
             reply = client.set_input(x, weight)
-        ensure(reply is not None, f"the client had nothing to send at stage {stage.value}")
+        if reply is None:
+            raise SecAggValueError(f"the client had nothing to send at stage {stage.value}")
         put_payload(out, reply)
         if client.round is Round.COMPLETED:
             _clear(context)
@@ -187,14 +192,13 @@ class SecAggMod:
 
     def _advertise(self, fields: ConfigRecord, message: Message, context: Context, me: NodeIdentity) -> bytes:
         config = SecAggConfig.from_bytes(_field(fields, "config", bytes), policy=self.policy)
-        members = list(_field(fields, "members", list))
+        members: list[Any] = list(_field(fields, "members", list))
         ensure(len(members) == config.num_clients,
                f"the member list has {len(members)} ids but the config is for {config.num_clients} clients")
         ids = identity.IdMap(members)
         ensure(me.app_id in ids, f"this node ({me.app_id!r}) is not among the session's members")
         session_roster = me.roster.session(members)  # every member must be in the operator's roster
-        previous = context.state.config_records.get(_STATE_RECORD)
-        seen = list(previous.get("nonces", [])) if previous is not None else []  # type: ignore[arg-type]
+        seen = _nonces(context)
         if config.session_nonce in seen:
             raise SecAggValueError("the server reused a session nonce: refusing a replayed session")
         client = Client(config, ids.index(me.app_id), me.key.secret, session_roster)
@@ -219,7 +223,8 @@ def _train(
     for name in (CONFIG_RECORD, PAYLOAD_RECORD):  # the app sees only what the strategy sent
         del content[name]
     model = content.array_records.get(arrays_key)
-    ensure(model is not None, f"the masked stage carries no model (ArrayRecord {arrays_key!r})")
+    if model is None:
+        raise SecAggValueError(f"the masked stage carries no model (ArrayRecord {arrays_key!r})")
     manifest = Manifest.of(model)
     ensure(manifest.size == config.vector_length,
            f"the model has {manifest.size} values but the session is for {config.vector_length}")
@@ -231,25 +236,31 @@ def _train(
     holders = [r for r in reply.content.metric_records.values() if weight_key in r]
     ensure(len(holders) == 1, f"training must return the weight {weight_key!r} in exactly one MetricRecord")
     weight = holders[0][weight_key]
-    ensure(isinstance(weight, (int, float)) and 0 <= weight <= config.max_weight,
-           f"the weight {weight_key}={weight!r} must be a number in [0, max_weight={config.max_weight}] "
-           f"(raise max_weight on the server)")
+    if not (isinstance(weight, (int, float)) and 0 <= weight <= config.max_weight):
+        raise SecAggValueError(
+            f"the weight {weight_key}={weight!r} must be a number in [0, max_weight={config.max_weight}] "
+            f"(raise max_weight on the server)")
     bound = config.clip / config.max_weight  # per-parameter clipping range
     return np.clip(manifest.flatten(trained[0]), -bound, bound), float(weight)
 
 
-def _field(fields: ConfigRecord, name: str, kind: type) -> object:
+def _field(fields: ConfigRecord, name: str, kind: type[_T]) -> _T:
     value = fields.get(name)
     if not isinstance(value, kind):
         raise SecAggValueError(f"the secagg record lacks {name!r} ({kind.__name__})")
     return value
 
 
+def _nonces(context: Context) -> list[bytes]:
+    """The session nonces this node has already taken part in (most recent last)."""
+    saved = context.state.config_records.get(_STATE_RECORD)
+    nonces = saved.get("nonces", []) if saved is not None else []
+    return [n for n in nonces if isinstance(n, bytes)] if isinstance(nonces, list) else []
+
+
 def _clear(context: Context) -> None:
     """Forget the open session (its secrets), keeping the nonces already seen."""
-    saved = context.state.config_records.get(_STATE_RECORD)
-    if saved is not None:
-        context.state.config_records[_STATE_RECORD] = ConfigRecord({"nonces": list(saved.get("nonces", []))})
+    context.state.config_records[_STATE_RECORD] = ConfigRecord({"nonces": _nonces(context)})
 
 
 #: The mod with the default policy, reading the node's identity from its node config.

@@ -23,9 +23,18 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import (
+    ArrayRecord,
+    ConfigRecord,
+    ConfigRecordValues,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 from flwr.serverapp.strategy.result import Result
@@ -130,7 +139,7 @@ class RoundReport:
 
     def metrics(self, weight_key: str = "num-examples") -> MetricRecord:
         """The round's figures as a Flower ``MetricRecord`` (the total weight under ``weight_key``)."""
-        record: dict[str, int | float] = {
+        record: dict[str, int | float | list[int] | list[float]] = {
             weight_key: float(self.weight_sum),
             "secagg-members": len(self.members),
             "secagg-survivors": len(self.survivors),
@@ -247,9 +256,10 @@ def secure_round(
         targets = [node_of[i] for i in payloads]
         if on_stage is not None:
             on_stage(stage, targets)
-        fields: dict[str, object] = {}
+        fields: dict[str, ConfigRecordValues] = {}
         if stage is Stage.ADVERTISE:
-            fields = {"config": config.to_bytes(), "members": list(ids.app_ids)}
+            members: list[Any] = list(ids.app_ids)  # all ints or all strings (IdMap checks)
+            fields = {"config": config.to_bytes(), "members": members}
         elif stage is Stage.MASKED:
             fields = {"arrays-key": arrays_key, "weight-key": weight_key}
         messages = []
@@ -264,14 +274,15 @@ def secure_round(
         sent = {m.metadata.message_id: index for m, index in zip(messages, payloads, strict=True)}
         answered: set[int] = set()
         for reply in replies:
-            index = sent.get(reply.metadata.reply_to_message_id)
-            if index is None or index in answered:
+            who = sent.get(reply.metadata.reply_to_message_id)
+            if who is None or who in answered:
                 continue
+            index = who
             if not reply.has_error() and reply.metadata.src_node_id != node_of[index]:
                 continue  # content must come from the node itself
             answered.add(index)
             if reply.has_error():
-                server.drop(index, DropReason.CLIENT_ABORTED, reply.error.reason)
+                server.drop(index, DropReason.CLIENT_ABORTED, reply.error.reason or "error reply")
                 report.dropped[node_of[index]] = f"{stage.value}: {reply.error.reason}"
                 continue
             try:
@@ -321,12 +332,12 @@ def _model(content: RecordDict, arrays_key: str) -> ArrayRecord:
 
 
 def _message(
-    node: int, stage: Stage, fields: Mapping[str, object], payload: bytes | None, group_id: str,
+    node: int, stage: Stage, fields: Mapping[str, ConfigRecordValues], payload: bytes | None, group_id: str,
     base: RecordDict | None = None,
 ) -> Message:
     """A TRAIN message to ``node`` for ``stage`` (on top of a copy of ``base``, if given)."""
     content = RecordDict(dict(base.items())) if base is not None else RecordDict()
-    content.config_records[CONFIG_RECORD] = ConfigRecord({"stage": stage.value, **fields})  # type: ignore[arg-type]
+    content.config_records[CONFIG_RECORD] = ConfigRecord({"stage": stage.value, **fields})
     if payload is not None:
         put_payload(content, payload)
     elif PAYLOAD_RECORD in content:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any, cast
 
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.common.constant import ErrorCode
@@ -26,6 +27,7 @@ from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_conte
 from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
+from secagg.errors import SecAggValueError
 from secagg.flower._records import Stage, stage_of
 
 __all__ = ["InProcessGrid", "SERVER_NODE_ID"]
@@ -36,7 +38,7 @@ SERVER_NODE_ID = 1
 class InProcessGrid(Grid):
     """Runs ``app`` for every message, in this process, one ``Context`` per node id."""
 
-    def __init__(self, app: Callable[[Message, Context], Message], node_configs: Mapping[int, dict],
+    def __init__(self, app: Callable[[Message, Context], Message], node_configs: Mapping[int, dict[str, Any]],
                  *, run_id: int = 1) -> None:
         self.app = app
         self.contexts = {
@@ -93,10 +95,11 @@ class InProcessGrid(Grid):
             if node not in self.contexts or self._silent(node, message):
                 continue
             if self.down is not None:
-                message = self.down(message)
-                if message is None:
+                altered = self.down(message)
+                if altered is None:
                     continue
-            parsed = stage_of(message.content) if message.has_content() else None
+                message = altered
+            parsed = _stage(message)
             message, size = _transport(message)
             self.download_bytes[node] = self.download_bytes.get(node, 0) + size
             start = time.perf_counter()
@@ -119,7 +122,7 @@ class InProcessGrid(Grid):
         stage = self.vanish[node]
         if stage is None:
             return True
-        parsed = stage_of(message.content) if message.has_content() else None
+        parsed = _stage(message)
         order = list(Stage)
         if parsed is not None and order.index(parsed[0]) >= order.index(stage):
             self.vanish[node] = None  # once gone, gone for good
@@ -127,11 +130,19 @@ class InProcessGrid(Grid):
         return False
 
 
+def _stage(message: Message) -> tuple[Stage, object] | None:
+    """The secagg stage of a message, or None (also for an unknown stage: the node judges it)."""
+    try:
+        return stage_of(message.content) if message.has_content() else None
+    except SecAggValueError:
+        return None
+
+
 def _transport(message: Message) -> tuple[Message, int]:
     """A copy of ``message`` as the receiver gets it from Flower's object store, and its size in bytes."""
     objects = get_all_nested_objects(message)
     contents = {object_id: obj.deflate() for object_id, obj in objects.items()}
     size = sum(len(c) for c in contents.values())
-    copy = inflate_object_from_contents(message.object_id, contents)
+    copy = cast(Message, inflate_object_from_contents(message.object_id, contents))
     copy.metadata.__dict__["_message_id"] = message.metadata.message_id
     return copy, size

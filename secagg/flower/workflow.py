@@ -98,7 +98,9 @@ class SecAggWorkflow:
     def __call__(self, grid: Grid, context: LegacyContext) -> None:
         ensure(isinstance(context, LegacyContext), f"expected a LegacyContext, got {type(context).__name__}",
                raising=SecAggTypeError)
-        current_round = int(context.state.config_records[MAIN_CONFIGS_RECORD][Key.CURRENT_ROUND])
+        current_round = context.state.config_records[MAIN_CONFIGS_RECORD][Key.CURRENT_ROUND]
+        ensure(isinstance(current_round, int), "the workflow's current round must be an int")
+        assert isinstance(current_round, int)
         parameters = compat.arrayrecord_to_parameters(
             context.state.array_records[MAIN_PARAMS_RECORD], keep_input=True)
         chosen = context.strategy.configure_fit(current_round, parameters, context.client_manager)
@@ -115,7 +117,10 @@ class SecAggWorkflow:
             _log.warning("round %s: no aggregate (%s); the model is unchanged", current_round,
                          report.aborted or "zero total weight")
             return
-        metrics = {k: v for k, v in report.metrics("num_examples").items() if k != "num_examples"}
+        metrics: dict[str, bool | bytes | float | int | str] = {
+            k: v for k, v in report.metrics("num_examples").items()
+            if k != "num_examples" and isinstance(v, (int, float))
+        }
         fitres = FitRes(Status(Code.OK, "secure aggregate"),
                         compat.arrayrecord_to_parameters(report.arrays, keep_input=True),
                         num_examples=max(1, round(report.weight_sum)), metrics=metrics)
