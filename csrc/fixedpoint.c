@@ -110,6 +110,7 @@ static inline uint64_t round_one(double v, double scale, uint32_t u)
             }                                                                               \
         }                                                                                   \
         secagg_memzero(ks, sizeof ks); /* the rounding randomness */                       \
+        secagg_stack_burn();           /* and the keystream kernel's spills */             \
         *n_clipped = clipped;                                                               \
         return 0;                                                                           \
     }
