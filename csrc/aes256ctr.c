@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "aes256ctr_impl.h"
+#include "secret.h"
 
 size_t secagg_aes256ctr_keybytes(void) { return 32; }
 size_t secagg_aes256ctr_noncebytes(void) { return 12; }
@@ -41,6 +42,7 @@ int secagg_aes256ctr_keystream_impl(int impl, uint8_t *out, size_t len, const ui
         secagg_memzero(last, sizeof last);
     }
     secagg_memzero(&ks, sizeof ks); /* the expanded key */
+    secagg_stack_burn();            /* and the round keys the kernel spilled */
     return 0;
 }
 

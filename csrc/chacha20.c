@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "chacha20_impl.h"
+#include "secret.h"
 
 size_t secagg_chacha20_keybytes(void) { return 32; }
 size_t secagg_chacha20_noncebytes(void) { return 12; }
@@ -32,6 +33,7 @@ int secagg_chacha20_keystream_impl(int impl, uint8_t *out, size_t len, const uin
         secagg_memzero(last, sizeof last);
     }
     secagg_memzero(state, sizeof state); /* holds the key */
+    secagg_stack_burn();                 /* and what the kernel spilled */
     return 0;
 }
 

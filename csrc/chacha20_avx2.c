@@ -136,6 +136,7 @@ void secagg_chacha20_avx2_blocks(uint8_t *dst, size_t nblocks, const uint32_t st
             rest[i] = state[i];
         rest[12] += (uint32_t)done;
         secagg_chacha20_sse2_blocks(dst + 64 * done, nblocks - done, rest, op);
+        secagg_memzero(rest, sizeof rest); /* a copy of the key */
     }
 }
 

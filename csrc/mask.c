@@ -5,6 +5,7 @@
 
 #include "aes256ctr_impl.h"
 #include "chacha20_impl.h"
+#include "secret.h"
 
 /* Accumulator bytes per tile: 8 KiB, which stays in L1 while every key passes over it. */
 #define TILE_BYTES 8192
@@ -182,6 +183,7 @@ static int accumulate(void *acc, int wide, size_t m, size_t offset, unsigned bit
     }
     if (s.aes != NULL) /* the expanded keys of the last batch (and what earlier ones left) */
         secagg_memzero(s.sched, sizeof s.sched);
+    secagg_stack_burn(); /* what the kernels spilled */
     return 0;
 }
 

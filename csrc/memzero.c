@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "secagg.h"
+#include "secret.h"
 
 void secagg_memzero(void *p, size_t n)
 {
@@ -17,4 +18,15 @@ void secagg_memzero(void *p, size_t n)
     while (n--)
         *v++ = 0;
 #endif
+}
+
+#define BURN_BYTES 16384
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+void secagg_stack_burn(void)
+{
+    uint8_t frame[BURN_BYTES];
+    secagg_memzero(frame, sizeof frame);
 }

@@ -17,6 +17,13 @@
 #define SECAGG_DECLASSIFY(p, n) ((void)(p), (void)(n))
 #endif
 
+/* Zeroes the 16 KiB of stack below the caller's frame: where the kernels it just
+ * called kept their frames, including what their compilers spilled (the SIMD
+ * kernels' round keys and states) and no source-level wipe can reach. Called by
+ * each entry point that handled a key, after its kernels return (after libgcrypt's
+ * _gcry_burn_stack). */
+void secagg_stack_burn(void);
+
 /* All ones if bit (0 or 1) is 1, else zero: the mask of a branch-free select. */
 static inline uint64_t secagg_mask64(uint64_t bit)
 {
