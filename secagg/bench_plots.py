@@ -91,7 +91,7 @@ def draw_figures(records: Sequence[Record], directory: str | os.PathLike[str]) -
     fig, ax = plt.subplots(figsize=(6, 4))
     _plot(ax, _series(base, lambda r: (r["graph"], r["length"]), "client_total_s_median"),
           lambda g: f"{_graph_name(g[0])}, m = {g[1]:,}")
-    ax.set_ylabel("client time, all rounds (s, median)")
+    ax.set_ylabel("client CPU time, all rounds (s, median)")
     ax.set_title("Client running time")
     save(fig, "client_time_vs_clients.png")
 
@@ -102,7 +102,7 @@ def draw_figures(records: Sequence[Record], directory: str | os.PathLike[str]) -
         _plot(ax, _series([r for r in records if r["graph"] == graph],
                           lambda r: (r["length"], float(r["dropout"]), r["dropout_stage"]), "server_total_s"),
               lambda g: f"m = {g[0]:,}, {g[1]:.0%} drop ({g[2]})")
-        ax.set_ylabel("server time, all rounds (s)")
+        ax.set_ylabel("server CPU time, all rounds (s)")
         ax.set_title(f"Server running time, {_graph_name(graph)}")
     save(fig, "server_time_vs_clients.png")
 
@@ -120,7 +120,7 @@ def draw_figures(records: Sequence[Record], directory: str | os.PathLike[str]) -
     for ax, y, what in ((axes[0], "client_total_s_median", "client"), (axes[1], "server_total_s", "server")):
         _plot(ax, _series(base, lambda r: (r["graph"], r["length"]), y),
               lambda g: f"{_graph_name(g[0])}, m = {g[1]:,}")
-        ax.set_ylabel(f"{what} time, all rounds (s)")
+        ax.set_ylabel(f"{what} CPU time, all rounds (s)")
         ax.set_title(f"SecAgg vs SecAgg+: {what}")
     save(fig, "secagg_vs_secaggplus.png")
     return paths

@@ -48,7 +48,7 @@ STAGES = ("advertise", "share", "masked", "consistency", "unmask")
 _FORMAT = 1
 #: The largest n of the sessions the model was checked against (docs/benchmarks.md);
 #: predictions beyond it are extrapolations.
-CALIBRATED_UP_TO = 10_000
+CALIBRATED_UP_TO = 1_000
 
 
 @dataclass(frozen=True)
@@ -114,38 +114,41 @@ class UnitCosts:
 # Measured with `secagg bench calibrate` on the project's machine (Xeon, AVX-512, VAES);
 # see docs/benchmarks.md. Used when no calibration of this machine is cached.
 DEFAULT_UNIT_COSTS = UnitCosts(
-    keystream_gbps={"chacha20": 6.17, "aes256ctr": 26.7},
-    kx_keygen_s=1.55e-05,
-    kx_agree_s=3.31e-05,
-    sign_s=3.31e-05,
-    verify_s=4.6e-05,
-    kdf_s=7.23e-06,
-    aead_encrypt_s=5.53e-06,
-    aead_decrypt_s=4.9e-06,
-    shamir_split_s=1.67e-05,
-    shamir_split_product_s=1.17e-08,
-    lagrange_s=4.51e-09,
-    reconstruct_share_s=5.52e-07,
-    encode_element_s=3.88e-09,
-    pack_element_s={"byte": 1.49e-10, "odd": 6.01e-10},
-    unpack_add_element_s={"byte": 1.57e-10, "odd": 1.08e-09},
-    decode_element_s=4.5e-09,
+    keystream_gbps={"chacha20": 6.71, "aes256ctr": 28.8},
+    kx_keygen_s=1.4e-05,
+    kx_agree_s=3.11e-05,
+    sign_s=3.15e-05,
+    verify_s=4.33e-05,
+    kdf_s=6.81e-06,
+    aead_encrypt_s=5.16e-06,
+    aead_decrypt_s=4.54e-06,
+    shamir_split_s=1.53e-05,
+    shamir_split_product_s=1.12e-08,
+    lagrange_s=4.26e-09,
+    reconstruct_share_s=5e-07,
+    encode_element_s=3.81e-09,
+    pack_element_s={"byte": 7.52e-09, "odd": 8.63e-10},
+    unpack_add_element_s={"byte": 4.3e-10, "odd": 1.16e-09},
+    decode_element_s=4.18e-09,
+    stretch_s=0.0346,
+    lagrange_fixed_s=1.75e-05,
+    reconstruct_fixed_s=8.03e-06,
     client_overhead={
-        "advertise": (1.34e-05, 0.0, 1.03e-08),
-        "share": (0.000388, 2.73e-05, 1.38e-06),
-        "masked": (0.0005, 7.47e-06, 0.0),
-        "consistency": (3.12e-05, 1.34e-08, 2.55e-08),
-        "unmask": (0.000231, 4.91e-06, 0.0),
+        "advertise": (1.36e-05, 2.16e-08, 1.43e-08, 0.0),
+        "share": (0.000282, 2.03e-05, 1.82e-05, 0.0),
+        "masked": (0.0, 0.0, 2.89e-10, 4.22e-07),
+        "consistency": (4.04e-05, 0.0, 4.17e-08, 0.0),
+        "unmask": (0.000264, 6.53e-05, 1.16e-06, 7.48e-07),
     },
     server_overhead={
-        "advertise": (9.17e-06, 0.0),
-        "share": (4.04e-05, 8.26e-07),
-        "masked": (7.61e-05, 0.0),
-        "consistency": (4.73e-05, 6.09e-08),
-        "unmask": (0.000111, 7.77e-07),
+        "advertise": (8.22e-06, 0.0),
+        "share": (5.08e-05, 1.02e-06),
+        "masked": (0.000157, 6.44e-07),
+        "consistency": (5.8e-05, 1e-06),
+        "unmask": (0.000176, 1.83e-07),
     },
-    memory=(26900.0, 15.4, 296.0, 6510.0),
-    machine="project reference machine (x86_64, AVX-512, VAES)", measured="2026-12-01T22:49:58Z",
+    memory=(0.0, 14.8, 297.0, 13300.0),
+    machine="project reference machine (x86_64, AVX-512, VAES)", measured="2026-12-01T23:37:55Z",
 )
 
 

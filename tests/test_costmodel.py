@@ -136,8 +136,9 @@ class TestMessageBytes:
         assert sizes["download"] == r["download_bytes_median"]
 
     def test_harary_within_one_percent(self) -> None:
-        r = run_point(SweepPoint(200, 500, "harary", 0.1, "masked"), memory=False)
-        w = cm.workload(200, 500, r["k"], r["t"], dropout=0.1, stage="masked")
+        r = run_point(SweepPoint(140, 100, "harary", 0.1, "masked"), memory=False)  # ids past 127
+        assert r["graph_used"] == "harary"
+        w = cm.workload(140, 100, r["k"], r["t"], dropout=0.1, stage="masked")
         sizes = cm.message_bytes(w)
         assert sizes["upload"] == pytest.approx(r["upload_bytes_median"], rel=0.01)
         assert sizes["download"] == pytest.approx(r["download_bytes_median"], rel=0.01)
