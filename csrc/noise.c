@@ -1,13 +1,15 @@
 /* Exact integer noise samplers (discrete Laplace, discrete Gaussian, Poisson,
  * Skellam) over a ChaCha20 bit stream. The algorithms and the stated truncations
- * are documented in cdef/noise.h. unsigned __int128 (GCC/Clang) holds the
+ * are documented in cdef/noise.h. 128-bit unsigned integers (wide.h: unsigned
+ * __int128 where the compiler has it, 64-bit halves otherwise, same values) hold the
  * products of the discrete Gaussian's acceptance test; every bound that keeps
  * them below 2^127 is argued where it is used. */
 #include <string.h>
 
 #include "secagg.h"
+#include "wide.h"
 
-typedef unsigned __int128 u128;
+typedef secagg_u128 u128;
 
 #define BUF_BLOCKS 16                    /* keystream refill: 16 blocks = 1 KiB */
 #define MAX_BLOCKS ((uint64_t)1 << 32)   /* one key's 32-bit block counter */
@@ -118,16 +120,16 @@ static int bern_frac64(rng_t *r, uint64_t num, uint64_t den)
 
 static int bern_frac(rng_t *r, u128 num, u128 den)
 {
-    if (den < ((u128)1 << 63))
-        return bern_frac64(r, (uint64_t)num, (uint64_t)den);
-    if (num >= den)
+    if (secagg_u128_fits64(den) && secagg_u128_lo(den) < ((uint64_t)1 << 63))
+        return bern_frac64(r, secagg_u128_lo(num), secagg_u128_lo(den));
+    if (!secagg_u128_lt(num, den))
         return 1;
     u128 rem = num;
-    while (rem != 0) {
-        rem <<= 1; /* rem < den < 2^127: no overflow */
-        unsigned pbit = rem >= den;
+    while (!secagg_u128_is_zero(rem)) {
+        rem = secagg_u128_shl1(rem); /* rem < den < 2^127: no overflow */
+        unsigned pbit = !secagg_u128_lt(rem, den);
         if (pbit)
-            rem -= den;
+            rem = secagg_u128_sub(rem, den);
         unsigned ubit = rng_bit(r);
         if (ubit != pbit)
             return (int)pbit;
@@ -145,7 +147,7 @@ static int bern_exp_unit(rng_t *r, u128 num, u128 den)
 {
     for (;;) {
         uint64_t k = 1;
-        while (k < TAIL_CAP && bern_frac(r, num, den * k))
+        while (k < TAIL_CAP && bern_frac(r, num, secagg_u128_mul64(den, k)))
             k++;
         if (k < TAIL_CAP || r->failed)
             return (int)(k & 1);
@@ -156,14 +158,19 @@ static int bern_exp_unit(rng_t *r, u128 num, u128 den)
  * Bernoulli(exp(-1)), then one of exp(-(g - floor g)); stops at the first 0. */
 static int bern_exp(rng_t *r, u128 num, u128 den)
 {
-    u128 whole = num / den;
-    for (u128 i = 0; i < whole; i++) {
-        if (!bern_exp_unit(r, 1, 1))
+    const u128 one = secagg_u128_from64(1);
+    u128 frac;
+    const u128 whole = secagg_u128_divmod(num, den, &frac);
+    /* A whole part of 2^64 or more never finishes its loop either way: the keystream
+     * (2^41 bits) runs out first, and r->failed ends it. */
+    const int huge = !secagg_u128_fits64(whole);
+    for (uint64_t i = 0; huge || i < secagg_u128_lo(whole); i++) {
+        if (!bern_exp_unit(r, one, one))
             return 0;
         if (r->failed)
             return 0;
     }
-    return bern_exp_unit(r, num % den, den);
+    return bern_exp_unit(r, frac, den);
 }
 
 /* Discrete Laplace with integer scale t (CKS Algorithm 2, s = 1), conditioned on
@@ -173,10 +180,11 @@ static int64_t dlaplace(rng_t *r, uint64_t t)
 {
     while (!r->failed) {
         uint64_t u = rng_below(r, t);
-        if (!bern_exp_unit(r, u, t))
+        if (!bern_exp_unit(r, secagg_u128_from64(u), secagg_u128_from64(t)))
             continue;
         uint64_t v = 0;
-        while (v < TAIL_CAP && bern_exp_unit(r, 1, 1))
+        while (v < TAIL_CAP &&
+               bern_exp_unit(r, secagg_u128_from64(1), secagg_u128_from64(1)))
             v++;
         if (v == TAIL_CAP)
             continue;
@@ -189,13 +197,14 @@ static int64_t dlaplace(rng_t *r, uint64_t t)
     return 0;
 }
 
-/* floor(sqrt(num/den)) for num/den <= 2^40: the largest s with s^2 den <= num. */
+/* floor(sqrt(num/den)) for num/den <= 2^40, den <= 2^16: the largest s with
+ * s^2 den <= num. */
 static uint64_t isqrt_frac(uint64_t num, uint64_t den)
 {
     uint64_t lo = 0, hi = (uint64_t)1 << 20; /* s <= 2^20 */
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo + 1) / 2;
-        if ((u128)mid * mid * den <= num)
+        if (mid * mid * den <= num) /* <= 2^40 * 2^16: no overflow */
             lo = mid;
         else
             hi = mid - 1;
@@ -210,13 +219,14 @@ static uint64_t isqrt_frac(uint64_t num, uint64_t den)
  * (|Y| t b - a)^2 < 2^125 and 2 a b t^2 < 2^116. */
 static int64_t dgauss(rng_t *r, uint64_t a, uint64_t b, uint64_t t)
 {
-    const u128 den = (u128)2 * a * b * t * t;
+    const u128 den = secagg_u128_mul64(
+        secagg_u128_mul64(secagg_u128_mul64(secagg_u128_from64(2 * a), b), t), t);
     while (!r->failed) {
         int64_t y = dlaplace(r, t);
         uint64_t ay = y < 0 ? (uint64_t)(-y) : (uint64_t)y;
-        u128 lhs = (u128)ay * t * b;
-        u128 diff = lhs >= a ? lhs - a : (u128)a - lhs;
-        if (bern_exp(r, diff * diff, den))
+        uint64_t lhs = ay * t * b; /* < 2^62.1: no overflow */
+        uint64_t diff = lhs >= a ? lhs - a : a - lhs;
+        if (bern_exp(r, secagg_u128_mul64(secagg_u128_from64(diff), diff), den))
             return y;
     }
     return 0;
@@ -231,11 +241,14 @@ static uint64_t poisson_piece(rng_t *r, uint64_t a, uint64_t c)
 {
     while (!r->failed) {
         uint64_t k = 0;
-        while (k < TAIL_CAP && bern_frac(r, a, (u128)c * (k + 1)))
+        while (k < TAIL_CAP && bern_frac(r, secagg_u128_from64(a),
+                                         secagg_u128_mul64(secagg_u128_from64(c), k + 1)))
             k++;
         if (k == TAIL_CAP)
             continue;
-        if (bern_frac(r, (u128)(c - a) * (k + 1), (u128)(k + 1) * c - a))
+        const u128 kc = secagg_u128_mul64(secagg_u128_from64(c), k + 1);
+        if (bern_frac(r, secagg_u128_mul64(secagg_u128_from64(c - a), k + 1),
+                      secagg_u128_sub(kc, secagg_u128_from64(a))))
             return k;
     }
     return 0;
@@ -272,7 +285,7 @@ int secagg_noise_bernoulli_exp(uint8_t *out, size_t m, uint64_t num, uint64_t de
     rng_t r;
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++)
-        out[i] = (uint8_t)bern_exp(&r, num, den);
+        out[i] = (uint8_t)bern_exp(&r, secagg_u128_from64(num), secagg_u128_from64(den));
     return r.failed ? -1 : 0;
 }
 

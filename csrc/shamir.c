@@ -1,6 +1,7 @@
 /* Shamir secret sharing over GF(2^61 - 1): Horner evaluation, Lagrange at 0, combine. */
 #include "secagg.h"
 #include "secret.h"
+#include "wide.h" /* secagg_mul64: with or without unsigned __int128 */
 
 #define SHAMIR_P ((uint64_t)0x1FFFFFFFFFFFFFFFULL) /* 2^61 - 1 */
 #define SHAMIR_MAX_CHUNKS 16
@@ -18,28 +19,6 @@ static int overlaps(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
     return a0 < b0 ? b0 - a0 < na * sizeof *a : a0 - b0 < nb * sizeof *b;
 }
 
-/* The 128-bit product of two 64-bit words as (hi, lo). With unsigned __int128 where
- * the compiler has it; otherwise (32-bit targets, MSVC, wasm, or -DSECAGG_NO_INT128,
- * which the test suite builds to exercise this path) from four 32x32 -> 64 products. */
-#if defined(__SIZEOF_INT128__) && !defined(SECAGG_NO_INT128)
-static inline uint64_t mul64(uint64_t a, uint64_t b, uint64_t *lo)
-{
-    unsigned __int128 z = (unsigned __int128)a * b;
-    *lo = (uint64_t)z;
-    return (uint64_t)(z >> 64);
-}
-#else
-static inline uint64_t mul64(uint64_t a, uint64_t b, uint64_t *lo)
-{
-    const uint64_t a0 = a & 0xffffffffu, a1 = a >> 32, b0 = b & 0xffffffffu, b1 = b >> 32;
-    const uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
-    /* The middle column: three terms below 2^32 each, so no overflow. */
-    const uint64_t mid = (p00 >> 32) + (p01 & 0xffffffffu) + (p10 & 0xffffffffu);
-    *lo = (mid << 32) | (p00 & 0xffffffffu);
-    return p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
-}
-#endif
-
 /* r mod p for r < 2p, branch-free: subtract p, add it back under the borrow's mask.
  * r - p < 2^63 when r >= p, and wraps to >= 2^63 when r < p (p < 2^61). */
 static inline uint64_t reduce_once(uint64_t r)
@@ -53,7 +32,7 @@ static inline uint64_t reduce_once(uint64_t r)
 static inline uint64_t mulmod(uint64_t a, uint64_t b)
 {
     uint64_t lo;
-    const uint64_t hi = mul64(a, b, &lo); /* < 2^58 */
+    const uint64_t hi = secagg_mul64(a, b, &lo); /* < 2^58 */
     return reduce_once((lo & SHAMIR_P) + ((hi << 3) | (lo >> 61)));
 }
 
