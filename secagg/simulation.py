@@ -14,7 +14,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -45,6 +45,12 @@ _STAGE_OF_ROUND = {
     Round.UNMASKING: 4,
 }
 _T = TypeVar("_T")
+
+
+class _Rows(Protocol):
+    """What ``run_session`` needs of its inputs: row i is client i's vector."""
+
+    def __getitem__(self, i: int, /) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,7 @@ class _ServerMeter:
 
 def run_session(
     config: SecAggConfig,
-    inputs: np.ndarray,
+    inputs: np.ndarray | _Rows,
     weights: np.ndarray | None = None,
     vanish: Mapping[int, str] | None = None,
     *,
