@@ -13,13 +13,19 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from secagg.errors import SecAggValueError
 
+if TYPE_CHECKING:
+    from secagg.bench_protocol import SweepPoint
+
 __all__ = ["run_protocol_command", "run_calibrate_command", "run_plan_command"]
 
+_T = TypeVar("_T")
 
-def _split(text: str, name: str, convert: Callable[[str], object]) -> list:
+
+def _split(text: str, name: str, convert: Callable[[str], _T]) -> list[_T]:
     values = []
     for item in str(text).split(","):
         item = item.strip()
@@ -38,7 +44,8 @@ def _count(text: str) -> int:
     text = text.replace("_", "")
     if "^" in text:
         base, _, exp = text.partition("^")
-        return int(base) ** int(exp)
+        power: int = int(base) ** int(exp)
+        return power
     value = float(text)
     if not value.is_integer():
         raise ValueError(text)
@@ -76,10 +83,9 @@ class _Progress:
 _TRACEMALLOC_SLOWDOWN = 3.0
 
 
-def _predictor(memory: bool):
+def _predictor(memory: bool) -> Callable[[SweepPoint], float]:
     """Wall seconds of a point by the cost model (cached calibration, or defaults)."""
     from secagg import costmodel
-    from secagg.bench_protocol import SweepPoint
     from secagg.simulation import SimulationConfig
 
     costs, _ = costmodel.load_unit_costs()
@@ -99,14 +105,14 @@ def _predictor(memory: bool):
     return predict
 
 
-def _short(record: dict) -> str:
+def _short(record: dict[str, object]) -> str:
     if record["status"] != "ok":
         return f"{record['status']}: {record['error']}"
     heap = record["server_peak_bytes"]
     return (f"k={record['k']} t={record['t']}  client {record['client_total_s_median']:.4g} s  "
             f"server {record['server_total_s']:.4g} s  up {record['upload_bytes_median']} B  "
             f"down {record['download_bytes_median']} B  server heap "
-            + ("-" if heap is None else f"{heap / 1e6:.1f} MB"))
+            + (f"{heap / 1e6:.1f} MB" if isinstance(heap, (int, float)) else "-"))
 
 
 def run_protocol_command(args: argparse.Namespace) -> int:
@@ -133,7 +139,7 @@ def run_protocol_command(args: argparse.Namespace) -> int:
         require_matplotlib()
     progress = _Progress(len(points))
 
-    def on_record(record: dict) -> None:
+    def on_record(record: dict[str, object]) -> None:
         progress.done()
         if args.json:
             print(json.dumps(record), flush=True)

@@ -12,16 +12,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
+from secagg.bench_protocol import record_number
 from secagg.errors import SecAggValueError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["require_matplotlib", "draw_figures"]
 
 Record = dict[str, object]
+#: Records that share a curve: the values of the fields it is grouped by.
+Group = tuple[object, ...]
+Label = Callable[[Group], str]
 
 
-def require_matplotlib():
-    """Import matplotlib with a file backend, or say how to install it."""
+def require_matplotlib() -> ModuleType:
+    """Import matplotlib with a file backend, or say how to install it; return ``matplotlib.pyplot``."""
     try:
         import matplotlib
 
@@ -34,19 +44,20 @@ def require_matplotlib():
     return plt
 
 
-def _series(records: Iterable[Record], key: Callable[[Record], tuple], y: str) -> dict[tuple, list]:
+def _series(records: Iterable[Record], key: Callable[[Record], Group], y: str
+            ) -> dict[Group, list[tuple[float, float]]]:
     """Records grouped by ``key``, as sorted (clients, y) pairs."""
-    out: dict[tuple, list] = {}
+    out: dict[Group, list[tuple[float, float]]] = {}
     for r in records:
         if r.get("status") == "ok" and r.get(y) is not None:
-            out.setdefault(key(r), []).append((r["clients"], r[y]))
+            out.setdefault(key(r), []).append((record_number(r, "clients"), record_number(r, y)))
     return {k: sorted(v) for k, v in sorted(out.items(), key=lambda kv: str(kv[0]))}
 
 
-def _plot(ax, series: dict[tuple, list], label: Callable[[tuple], str]) -> None:
+def _plot(ax: Axes, series: dict[Group, list[tuple[float, float]]], label: Label) -> None:
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-    ticks: set[int] = set()
+    ticks: set[float] = set()
     for group, pairs in series.items():
         xs, ys = zip(*pairs, strict=True)
         ax.plot(xs, ys, marker="o", label=label(group))
@@ -68,8 +79,8 @@ def _graph_name(graph: object) -> str:
 
 
 def _no_dropout(records: Sequence[Record]) -> list[Record]:
-    lowest = min((float(r["dropout"]) for r in records), default=0.0)
-    return [r for r in records if float(r["dropout"]) == lowest]
+    lowest = min((record_number(r, "dropout") for r in records), default=0.0)
+    return [r for r in records if record_number(r, "dropout") == lowest]
 
 
 def draw_figures(records: Sequence[Record], directory: str | os.PathLike[str]) -> list[Path]:
@@ -80,7 +91,7 @@ def draw_figures(records: Sequence[Record], directory: str | os.PathLike[str]) -
     base = _no_dropout(records)
     paths = []
 
-    def save(fig, name: str) -> None:
+    def save(fig: Figure, name: str) -> None:
         fig.tight_layout()
         path = out / name
         fig.savefig(path, dpi=110)
@@ -100,17 +111,20 @@ def draw_figures(records: Sequence[Record], directory: str | os.PathLike[str]) -
     fig, axes = plt.subplots(1, len(graphs) or 1, figsize=(6 * max(len(graphs), 1), 4), squeeze=False)
     for ax, graph in zip(axes[0], graphs, strict=False):
         _plot(ax, _series([r for r in records if r["graph"] == graph],
-                          lambda r: (r["length"], float(r["dropout"]), r["dropout_stage"]), "server_total_s"),
+                          lambda r: (r["length"], record_number(r, "dropout"), r["dropout_stage"]),
+                          "server_total_s"),
               lambda g: f"m = {g[0]:,}, {g[1]:.0%} drop ({g[2]})")
         ax.set_ylabel("server CPU time, all rounds (s)")
         ax.set_title(f"Server running time, {_graph_name(graph)}")
     save(fig, "server_time_vs_clients.png")
 
     # Bonawitz et al. Fig. (c): bytes per client against n.
+    def sent_or_received(word: str) -> Label:
+        return lambda g: f"{word}: {_graph_name(g[0])}, m = {g[1]:,}"
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for y, word in (("upload_bytes_median", "sent"), ("download_bytes_median", "received")):
-        _plot(ax, _series(base, lambda r: (r["graph"], r["length"]), y),
-              lambda g, word=word: f"{word}: {_graph_name(g[0])}, m = {g[1]:,}")
+        _plot(ax, _series(base, lambda r: (r["graph"], r["length"]), y), sent_or_received(word))
     ax.set_ylabel("bytes per client, all rounds")
     ax.set_title("Communication per client")
     save(fig, "bytes_per_client_vs_clients.png")

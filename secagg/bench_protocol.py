@@ -22,8 +22,9 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import SupportsFloat
 
 import numpy as np
 
@@ -40,6 +41,7 @@ __all__ = [
     "run_point",
     "run_sweep",
     "write_csv",
+    "record_number",
 ]
 
 #: Version tag carried by every record; bumped if a key changes meaning.
@@ -125,7 +127,8 @@ class _RepeatedRows:
         self.rows = np.random.default_rng(seed).uniform(-1, 1, size=(rows, length)).astype(np.float32)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return self.rows[i % len(self.rows)]
+        row: np.ndarray = self.rows[i % len(self.rows)]
+        return row
 
     def expected_sum(self, survivors: Sequence[int]) -> np.ndarray:
         counts = np.bincount(np.asarray(survivors, dtype=np.int64) % len(self.rows),
@@ -146,6 +149,14 @@ def _empty_record(point: SweepPoint, seed: int, threads: int) -> dict[str, objec
                   bits=point.bits, cipher=point.cipher, dropout=point.dropout,
                   dropout_stage=point.dropout_stage, server_threads=threads, seed=seed, timer=TIMER)
     return record
+
+
+def record_number(record: Mapping[str, object], key: str) -> float:
+    """``record[key]`` as a float: a numeric field of a record (also as read back from JSON)."""
+    value = record[key]
+    if not isinstance(value, (SupportsFloat, str)):
+        raise TypeError(f"record field {key!r} is not a number: {value!r}")
+    return float(value)
 
 
 def run_point(

@@ -98,7 +98,7 @@ def _run_bench_prg(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench_protocol(kinds: argparse._SubParsersAction) -> None:
+def _add_bench_protocol(kinds: argparse._SubParsersAction[OneLineParser]) -> None:
     from secagg.simulation import STAGES
 
     proto = kinds.add_parser(
@@ -129,7 +129,7 @@ def _run_bench_protocol(args: argparse.Namespace) -> int:
     return run_protocol_command(args)
 
 
-def _add_bench_calibrate(kinds: argparse._SubParsersAction) -> None:
+def _add_bench_calibrate(kinds: argparse._SubParsersAction[OneLineParser]) -> None:
     cal = kinds.add_parser("calibrate", help="measure unit costs for the cost model and cache them")
     cal.add_argument("--output", metavar="PATH", help="where to store them (default: the user cache)")
     cal.add_argument("--json", action="store_true", help="print the unit costs as one JSON object")
@@ -145,7 +145,7 @@ def _run_bench_calibrate(args: argparse.Namespace) -> int:
 # --- secagg plan -----------------------------------------------------------------
 
 
-def _add_plan(sub: argparse._SubParsersAction) -> None:
+def _add_plan(sub: argparse._SubParsersAction[OneLineParser]) -> None:
     from secagg import prg
     from secagg.simulation import STAGES
 

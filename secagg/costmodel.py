@@ -17,6 +17,7 @@ measured on the project's reference machine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from secagg.errors import SecAggValueError, ensure
 
@@ -104,7 +106,7 @@ class UnitCosts:
                     "machine", "measured"}
         missing = names - set(data) - optional
         ensure(not missing, f"unit costs lack {sorted(missing)}")
-        kwargs = {k: v for k, v in data.items() if k in names}
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in names}
         for key in ("client_overhead", "server_overhead"):
             kwargs[key] = {s: tuple(v) for s, v in dict(kwargs.get(key) or {}).items()}
         kwargs["memory"] = tuple(kwargs.get("memory") or (0.0, 0.0, 0.0, 0.0))
@@ -291,12 +293,15 @@ def message_bytes(w: Workload) -> dict[str, float]:
 
     def items(make: Callable[[int], msg.Message], count: float) -> float:
         few = int(min(count, 32))
-        size = len(wire.encode(make(few)))
+        size: float = len(wire.encode(make(few)))
         if count > few and few:
             size += (count - few) * (len(wire.encode(make(few))) - len(wire.encode(make(few - 1))))
         return float(size)
 
-    ids = lambda j: tuple(big - i for i in range(j))[::-1]  # noqa: E731 (sorted large ids)
+    def ids(j: int) -> tuple[int, ...]:
+        """The j largest ids, sorted."""
+        return tuple(big - i for i in range(j))[::-1]
+
     advert = len(wire.encode(msg.AdvertiseKeys(big, digest, key, bytes(31) + b"\1", sig)))
     k_adv, k_share = w.neighbours(w.advertisers), w.neighbours(w.sharers)
     share_keys = items(lambda j: msg.ShareKeys(big, sid, ids(j), (ct,) * j), k_adv)
@@ -371,6 +376,7 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     """Client and server seconds per stage spent in the primitives (no protocol overhead)."""
     rate = u.keystream_gbps.get(w.cipher)
     ensure(rate is not None and rate > 0, f"no keystream rate for cipher {w.cipher!r}")
+    assert rate is not None  # narrowed by the check above
     mask_s = w.element_bytes * (w.m + 1) / (rate * 1e9)  # one mask over the vector
     k_adv = w.neighbours(w.advertisers)
     k_share = w.neighbours(w.sharers)
@@ -412,7 +418,7 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     return client, server
 
 
-def _overhead_features(w: Workload) -> tuple[dict[str, tuple[float, float, float]],
+def _overhead_features(w: Workload) -> tuple[dict[str, tuple[float, float, float, float]],
                                               dict[str, tuple[float, float]]]:
     """Feature values the fitted overheads multiply: client (1, k, n, k^2 on a Harary graph),
     server (clients, client-neighbour pairs)."""
@@ -458,21 +464,23 @@ def _best(fn: Callable[[], object], count: int, repeats: int = 5) -> float:
     return best
 
 
-def _measure_primitives(log: Callable[[str], None]) -> dict[str, object]:
+def _measure_primitives(log: Callable[[str], None]) -> dict[str, Any]:
+    """Unit costs of the primitives, as keyword arguments of ``UnitCosts``."""
     import numpy as np
 
     from secagg import crypto, derivation, fixedpoint, packing, prg, shamir, wire
     from secagg import messages as msg
     from secagg.config import SecAggConfig
 
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     log("keystream")
     m, nkeys = 1 << 20, 8
     acc = np.zeros(m, dtype=np.uint32)
     keys = [os.urandom(32) for _ in range(nkeys)]
     signs = [1] * nkeys
     out["keystream_gbps"] = {
-        c: 4 * m * nkeys / _best(lambda c=c: prg.accumulate_masks(acc, keys, signs, 32, cipher=c), 1, 5) / 1e9
+        c: 4 * m * nkeys / _best(functools.partial(prg.accumulate_masks, acc, keys, signs, 32, cipher=c),
+                                 1, 5) / 1e9
         for c in prg.ciphers()
     }
     log("X25519, Ed25519, AEAD, KDF")
@@ -518,15 +526,17 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, object]:
     for width, bits in (("byte", 32), ("odd", 20)):
         # As the protocol does: pack and frame the masked input; parse it, unpack, add.
         v = np.random.default_rng(1).integers(0, 1 << bits, m + 1, dtype=np.uint64).astype(np.uint32)
-        def framed(v=v, bits=bits) -> bytes:
+        def framed(v: np.ndarray = v, bits: int = bits) -> bytes:
             return wire.encode(msg.MaskedInput(1, sid, packing.pack(v, bits), b"", bytes(64)))
 
         wire_bytes = framed()
         total = np.zeros(m + 1, dtype=np.uint32)
         pack[width] = _best(framed, 5) / m
 
-        def add(wire_bytes=wire_bytes, bits=bits, total=total) -> None:
-            total.__iadd__(packing.unpack(wire.decode(wire_bytes).masked, m + 1, bits))
+        def add(wire_bytes: bytes = wire_bytes, bits: int = bits, total: np.ndarray = total) -> None:
+            message = wire.decode(wire_bytes)
+            assert isinstance(message, msg.MaskedInput)  # framed() made one
+            total.__iadd__(packing.unpack(message.masked, m + 1, bits))
             if bits != 32:
                 total.__iand__(np.uint32((1 << bits) - 1))
 
@@ -566,15 +576,17 @@ def _fit_nonnegative(rows: list[list[float]], targets: list[float]) -> list[floa
     return coef.tolist()
 
 
-def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, object]:
-    from secagg.bench_protocol import SweepPoint, run_point
+def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, Any]:
+    """The fitted protocol overheads and memory terms, as keyword arguments of ``UnitCosts``."""
+    from secagg.bench_protocol import SweepPoint, record_number, run_point
 
     rows: list[tuple[Workload, dict[str, object]]] = []
     for n, m, graph, dropout, stage in _CALIBRATION_SESSIONS:
         log(f"session n={n} m={m} {graph} dropout={dropout}")
         record = run_point(SweepPoint(n, m, graph, dropout, stage), memory=True)
         ensure(record["status"] == "ok", f"calibration session failed: {record['error']}")
-        w = workload(n, m, int(record["k"]), int(record["t"]), graph=str(record["graph_used"]),
+        w = workload(n, m, int(record_number(record, "k")), int(record_number(record, "t")),
+                     graph=str(record["graph_used"]),
                      dropout=dropout, stage=stage, simulated=True)
         rows.append((w, record))
     client_overhead, server_overhead = {}, {}
@@ -584,13 +596,13 @@ def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, obj
             client, server = _primitive_costs(w, base)
             cf, sf = _overhead_features(w)
             c_rows.append(list(cf[s]))
-            c_y.append(max(float(r[f"client_{s}_s_median"]) - client[s], 0.0))
+            c_y.append(max(record_number(r, f"client_{s}_s_median") - client[s], 0.0))
             s_rows.append(list(sf[s]))
-            s_y.append(max(float(r[f"server_{s}_s"]) - server[s], 0.0))
+            s_y.append(max(record_number(r, f"server_{s}_s") - server[s], 0.0))
         client_overhead[s] = tuple(_fit_nonnegative(c_rows, c_y))
         server_overhead[s] = tuple(_fit_nonnegative(s_rows, s_y))
     mem_rows = [[1.0, float(w.m + 1), float(w.n * w.k), float(w.n)] for w, _ in rows]
-    memory = tuple(_fit_nonnegative(mem_rows, [float(r["server_peak_bytes"]) for _, r in rows]))
+    memory = tuple(_fit_nonnegative(mem_rows, [record_number(r, "server_peak_bytes") for _, r in rows]))
     return {"client_overhead": client_overhead, "server_overhead": server_overhead, "memory": memory}
 
 

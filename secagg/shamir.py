@@ -68,7 +68,7 @@ def _to_wire(arr: np.ndarray) -> bytes:
     return arr.astype(_WIRE, copy=False).tobytes()
 
 
-def _from_wire(data: bytes) -> np.ndarray:
+def _from_wire(data: bytes | memoryview) -> np.ndarray:
     """Little-endian 8-byte words as a fresh native uint64 array the C core accepts."""
     return np.frombuffer(data, dtype=_WIRE).astype(_U64)
 

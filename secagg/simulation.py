@@ -8,11 +8,13 @@ memory, makes chosen clients vanish at a chosen stage, and times both sides.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -42,6 +44,13 @@ _STAGE_OF_ROUND = {
     Round.CONSISTENCY_CHECK: 3,
     Round.UNMASKING: 4,
 }
+_T = TypeVar("_T")
+
+
+class _Rows(Protocol):
+    """What ``run_session`` needs of its inputs: row i is client i's vector."""
+
+    def __getitem__(self, i: int, /) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class SimulationConfig:
         """Which of n clients vanish (``planned_dropouts(n, dropout)``, drawn from ``seed``), and when."""
         rng = np.random.default_rng(self.seed)
         count = planned_dropouts(n, self.dropout)
-        chosen = rng.choice(n, size=count, replace=False) if count else []
+        chosen: np.ndarray | list[int] = rng.choice(n, size=count, replace=False) if count else []
         return {int(i): self.dropout_stage for i in chosen}
 
 
@@ -172,7 +181,7 @@ class _ServerMeter:
         if self._started:
             tracemalloc.stop()
 
-    def call(self, stage: int, fn):
+    def call(self, stage: int, fn: Callable[[], _T]) -> _T:
         if self.memory:
             before = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
@@ -194,7 +203,7 @@ class _ServerMeter:
 
 def run_session(
     config: SecAggConfig,
-    inputs: np.ndarray,
+    inputs: np.ndarray | _Rows,
     weights: np.ndarray | None = None,
     vanish: Mapping[int, str] | None = None,
     *,
@@ -261,8 +270,8 @@ def run_session(
                 if server.round is Round.MASKED_INPUT:
                     # The input is given just before it is needed, so that the simulation holds
                     # one encoded vector at a time rather than n of them.
-                    act(i, lambda c, i=i: give_input(c, i))
-                act(i, lambda c, data=data: c.handle(data), len(data))
+                    act(i, functools.partial(give_input, i=i))
+                act(i, functools.partial(Client.handle, data=data), len(data))
             meter.delivered(outgoing)
             del outgoing
     result = server.result() if server.round is Round.COMPLETED else None

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -55,7 +56,7 @@ __all__ = [
 ORDERS: tuple[int, ...] = tuple(range(2, 65)) + tuple(range(72, 257, 8)) + (320, 384, 448, 512)
 
 
-def _dp_accounting():
+def _dp_accounting() -> tuple[ModuleType, ModuleType, ModuleType]:
     try:
         import dp_accounting
         from dp_accounting.pld import privacy_loss_distribution
@@ -137,7 +138,8 @@ def poisson_subsampled_rdp(orders: Sequence[int], q: float,
     logs = np.concatenate((first[:, None], terms), axis=1)
     mx = logs.max(axis=1, keepdims=True)
     out = (mx[:, 0] + np.log(np.exp(logs - mx).sum(axis=1))) / (a[:, 0] - 1)
-    return np.minimum(out, base)
+    bound: np.ndarray = np.minimum(out, base)
+    return bound
 
 
 def rdp_epsilon(orders: Sequence[int], rdp: np.ndarray, delta: float) -> float:

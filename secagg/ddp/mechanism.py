@@ -244,7 +244,8 @@ class DistributedDp:
         else:
             z = skellam(self.d, self.noise, seed=noise_seed)
         total = v + z
-        return (total & ((1 << self.bits) - 1)).astype(np.uint32)
+        wrapped: np.ndarray = (total & ((1 << self.bits) - 1)).astype(np.uint32)
+        return wrapped
 
     def _round(self, y: np.ndarray, seed: bytes | None) -> np.ndarray:
         """Conditional randomised rounding of y / gamma: redraw until ||v||_2 <= l2_bound."""

@@ -36,6 +36,7 @@ def _as_fraction(value: object, name: str) -> Fraction:
         f"{name} must be an int or fractions.Fraction (exact), got {type(value).__name__}",
         raising=SecAggTypeError,
     )
+    assert isinstance(value, (Fraction, int))  # narrowed by the check above
     return Fraction(value)
 
 

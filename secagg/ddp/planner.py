@@ -20,8 +20,10 @@ at most ``max_inflation`` is chosen.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from secagg import bindings
 from secagg.ddp.accounting import ORDERS, DistributedDpAccountant, gaussian_rdp, rdp_epsilon
@@ -72,7 +74,8 @@ def central_gaussian_std(*, epsilon: float, delta: float, rounds: int, sampling_
     return z * clip
 
 
-def _bisect_noise(eps_of, target: float, lo: float, hi: float, limit: float = 1e12) -> float:
+def _bisect_noise(eps_of: Callable[[float], float], target: float, lo: float, hi: float,
+                  limit: float = 1e12) -> float:
     """Smallest x >= lo (to 1e-4 relative, rounded up) with eps_of(x) <= target; eps decreasing.
 
     ``hi`` is a first guess, doubled until it meets the target (up to ``limit``).
@@ -162,7 +165,7 @@ def plan_ddp(mechanism: str, *, max_clients: int, min_survivors: int, epsilon: f
     return best
 
 
-def _finest_gamma(mechanism: str, bits: int, kw: dict) -> DdpPlan | None:
+def _finest_gamma(mechanism: str, bits: int, kw: dict[str, Any]) -> DdpPlan | None:
     """The feasible plan with the smallest gamma at this bit width, or None.
 
     Too fine a gamma wraps; too coarse a gamma inflates the rounded sensitivity (and
