@@ -53,7 +53,6 @@ __all__ = [
     "generate_signing_keypair",
     "sign",
     "verify",
-    "verify_cached",
     "stretch",
     "STRETCH_OPSLIMIT",
     "STRETCH_MEMLIMIT",
@@ -180,27 +179,6 @@ def verify(verify_key: bytes, message: bytes, signature: bytes) -> None:
         nacl.signing.VerifyKey(verify_key).verify(message, signature)
     except nacl.exceptions.CryptoError as exc:
         raise BadSignatureError("signature does not verify under the given identity key") from exc
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _verifies(verify_key: bytes, message: bytes, signature: bytes) -> bool:
-    try:
-        verify(verify_key, message, signature)
-    except BadSignatureError:
-        return False
-    return True
-
-
-def verify_cached(verify_key: bytes, message: bytes, signature: bytes) -> None:
-    """``verify``, remembering the verdict for these exact bytes in this process.
-
-    For checks every client repeats on the same bytes (each client verifies every
-    record of the key directory): a process that runs many clients (a simulation,
-    a test suite) pays once per record. The verdict is a pure function of the three
-    byte strings, so the cache can only save work, never change an answer.
-    """
-    if not _verifies(bytes(verify_key), bytes(message), bytes(signature)):
-        raise BadSignatureError("signature does not verify under the given identity key")
 
 
 #: Argon2id cost of ``stretch``: about 0.05-0.1 s and 32 MiB on this project's machines.

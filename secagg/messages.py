@@ -22,6 +22,7 @@ from secagg.errors import MalformedMessageError
 __all__ = [
     "MAX_CLIENTS",
     "KEY_RECORD_BYTES",
+    "KEY_RECORD_DTYPE",
     "encode_ids",
     "decode_ids",
     "Message",
@@ -44,7 +45,7 @@ _PUBLIC_KEY = 32
 _SIGNATURE = 64
 #: One record of a ``KeyDirectory``: id (u32 LE), mask public key, encryption public key, signature.
 KEY_RECORD_BYTES = 4 + _PUBLIC_KEY + _PUBLIC_KEY + _SIGNATURE
-_KEY_RECORD = np.dtype(
+KEY_RECORD_DTYPE = np.dtype(
     [("id", "<u4"), ("mask_pk", "V32"), ("enc_pk", "V32"), ("signature", "V64")]
 )
 _MAX_REASON = 1000
@@ -169,7 +170,7 @@ class KeyDirectory(Message):
     @functools.cached_property
     def table(self) -> np.ndarray:
         """The records as a numpy structured array (id, mask_pk, enc_pk, signature)."""
-        return np.frombuffer(self.records, dtype=_KEY_RECORD)
+        return np.frombuffer(self.records, dtype=KEY_RECORD_DTYPE)
 
     @functools.cached_property
     def ids(self) -> np.ndarray:
