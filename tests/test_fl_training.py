@@ -36,7 +36,9 @@ def test_hospitals_fedavg_beats_floor(hospitals) -> None:
 
 def test_fraud_fedavg_beats_floor() -> None:
     data = load_task("fraud", 8, 0.5, 0)
-    cfg = FLConfig(rounds=4, sample_rate=0.5, local_epochs=1, batch_size=64, lr=0.1, secure=False)
+    # 8 rounds: cohorts are secret (OS CSPRNG), so runs differ; over 8 runs the AUC spanned
+    # 0.909-0.919 at 8 rounds but 0.858-0.901 at 4, too close to the floor.
+    cfg = FLConfig(rounds=8, sample_rate=0.5, local_epochs=1, batch_size=64, lr=0.1, secure=False)
     hist = run_fedavg(data, cfg)
     assert hist.final["roc_auc"] >= 0.85  # chance is 0.5
     assert 0.03 < hist.final["pr_auc"] <= 1.0
