@@ -6,9 +6,10 @@ and the real SecAgg(+) state machines (``secagg.simulation.run_session`` with en
 inputs) add the vectors; the server decodes the unmasked modular sum. The server never
 sees a noiseless sum: the noise was added by the clients before masking.
 
-The SecAgg threshold is raised to at least ``min_survivors + max_colluders`` (see
-``secagg.ddp.check_secagg_config``), so a round with fewer survivors aborts and releases
-nothing; the accountant counts exactly ``min_survivors`` noise shares.
+The SecAgg threshold is raised to at least ``min_survivors + max_colluders - 1`` (a released
+sum has at least threshold + 1 survivors; see ``secagg.ddp.check_secagg_config``), so a round
+with fewer survivors aborts and releases nothing; the accountant counts exactly
+``min_survivors`` noise shares.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from fl.aggregators import Aggregate, AggregationAborted, Aggregator, RoundContext, _check, _dropouts
-from secagg.ddp import DistributedDp, check_secagg_config
+from secagg import SecAggConfig
+from secagg.ddp import DistributedDp, check_secagg_config, secagg_threshold_for
 from secagg.errors import SecAggError, SecAggValueError, ensure
+from secagg.planner import planned_dropouts
 
 __all__ = ["DistributedDpSum", "mechanism_for", "accountant_for"]
 
@@ -46,7 +49,6 @@ class DistributedDpSum(Aggregator):
 
     def aggregate(self, rows: np.ndarray, weights: np.ndarray, ctx: RoundContext) -> Aggregate:
         """Encode and noise every row client-side, sum them through SecAgg, decode."""
-        from secagg import SecAggConfig
         from secagg.simulation import run_session
 
         rows, weights = _check(rows, weights, ctx)
@@ -57,6 +59,7 @@ class DistributedDpSum(Aggregator):
         need = p.min_survivors + self.max_colluders
         if n < max(2, need):
             raise AggregationAborted(f"{n} senders cannot give {need} survivors")
+        threshold = secagg_threshold_for(p, self.max_colluders)
         gone, stage, _ = _dropouts(n, self.dropout, self.seed, ctx.round)
         start = time.perf_counter()
         try:
@@ -64,12 +67,8 @@ class DistributedDpSum(Aggregator):
             # cohort too small or sparse for the threshold aborts the round, releasing nothing.
             cfg = SecAggConfig.plan(n, p.d, clip=1.0, scale=1.0, graph=self.graph, bits=p.bits,
                                     dropout_rate=max(self.dropout, 0.05))
-            if cfg.threshold < need:
-                # A higher threshold only ever needs more survivors; it cannot exceed the degree.
-                ensure(need <= cfg.degree, f"min_survivors + max_colluders = {need} exceeds the"
-                       f" {self.graph} graph's degree {cfg.degree} for {n} clients: use graph"
-                       f" 'complete' or fewer min_survivors")
-                cfg = dataclasses.replace(cfg, threshold=need)
+            if cfg.threshold < threshold:
+                cfg = _raise_threshold(cfg, threshold, planned_dropouts(n, self.dropout))
             check_secagg_config(p, cfg, max_colluders=self.max_colluders)
             rotation_seed = os.urandom(32)  # public, fresh per round, independent of the rows
             encoded = np.empty((n, p.d + 1), dtype=np.uint32)
@@ -88,13 +87,32 @@ class DistributedDpSum(Aggregator):
             time.perf_counter() - start,
             public={"mechanism": p.mechanism, "bits": p.bits, "gamma": p.gamma,
                     "noise_share": float(p.noise), "min_survivors": p.min_survivors,
-                    "threshold": cfg.threshold},
+                    "threshold": cfg.threshold, "graph": cfg.graph, "degree": cfg.degree},
             private={"clipped_rows": int(np.count_nonzero(np.linalg.norm(rows, axis=1) > p.clip))})
+
+
+def _raise_threshold(cfg: SecAggConfig, threshold: int, dropouts: int) -> SecAggConfig:
+    """``cfg`` with ``threshold``, the graph's degree raised to hold it if it must be.
+
+    A higher threshold only ever needs more survivors. Every client must keep ``threshold``
+    neighbours after ``dropouts`` of them vanish, so a Harary graph's degree is raised to
+    the smallest even value >= threshold + dropouts (SecAgg+ with more neighbours); when that
+    is not below n - 1 the graph is complete. Small cohorts (cross-silo) therefore run on a
+    dense graph: the noise guarantee needs that many survivors in every neighbourhood.
+    """
+    n = cfg.num_clients
+    ensure(threshold <= n - 1, f"the SecAgg threshold {threshold} that min_survivors and"
+           f" max_colluders need is more than the {n - 1} neighbours a client has in a round of {n}")
+    degree = max(cfg.degree, threshold + dropouts)
+    degree += degree % 2
+    if cfg.graph == "harary" and degree < n - 1:
+        return dataclasses.replace(cfg, degree=degree, threshold=threshold)
+    return dataclasses.replace(cfg, graph="complete", degree=n - 1, threshold=threshold)
 
 
 def mechanism_for(mechanism: str, *, noise_multiplier: float, clip: float, width: int,
                   max_clients: int, min_survivors: int, bits: int,
-                  max_skellam_mu: int = 4096) -> DistributedDp:
+                  max_skellam_mu: int = 4096, max_records: int | None = None) -> DistributedDp:
     """The finest-grained ``DistributedDp`` whose aggregate noise std is ``noise_multiplier * clip``.
 
     The total noise of ``min_survivors`` shares matches central DP's std (each share is
@@ -102,7 +120,8 @@ def mechanism_for(mechanism: str, *, noise_multiplier: float, clip: float, width
     wrap bound holds at ``bits``. Rounding inflates the sensitivity a little at that gamma;
     the accountant charges the inflated value, so the epsilon reported is honest. Skellam
     shares are capped at ``max_skellam_mu`` (the exact sampler is O(mu) per value), which
-    forces a coarser gamma.
+    forces a coarser gamma. ``max_records`` selects the record unit (cross-silo DP-SGD:
+    each client sends a sum of up to that many clipped records; see ``DistributedDp``).
     """
     from secagg.ddp import rational_at_least
 
@@ -120,7 +139,9 @@ def mechanism_for(mechanism: str, *, noise_multiplier: float, clip: float, width
                 break
         try:
             best = DistributedDp(mechanism, dim=width, clip=clip, gamma=gamma, bits=bits,
-                                 noise=noise, max_clients=max_clients, min_survivors=min_survivors)
+                                 noise=noise, max_clients=max_clients, min_survivors=min_survivors,
+                                 unit="client" if max_records is None else "record",
+                                 max_records=max_records)
         except SecAggError:
             if best is not None:
                 break
@@ -135,4 +156,4 @@ def accountant_for(ddp: DistributedDp, *, delta: float, sampling_rate: float):
     from secagg.ddp import DistributedDpAccountant
 
     return DistributedDpAccountant(ddp.mechanism, float(ddp.noise), ddp.min_survivors, ddp.l2_bound,
-                                   ddp.l1_bound, ddp.d, delta, sampling_rate)
+                                   ddp.l1_bound, ddp.d, delta, sampling_rate, ddp.unit)

@@ -19,7 +19,7 @@ from torch.func import functional_call, grad, vmap
 from fl import noise
 from fl.sampling import poisson_mask
 
-__all__ = ["local_sgd", "local_dp_sgd", "dp_sgd_steps_per_epoch"]
+__all__ = ["local_sgd", "local_dp_sgd", "dp_sgd_steps_per_epoch", "ClippedGradients"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -57,6 +57,39 @@ def dp_sgd_steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, math.ceil(n / batch_size))
 
 
+class ClippedGradients:
+    """Per-example gradients of ``model``'s loss, each clipped to L2 norm ``clip``, summed.
+
+    ``torch.func.vmap(grad(...))`` over the selected examples; the clip is on the norm over
+    all parameters together. Used by local DP-SGD and by cross-silo DP-SGD, where each
+    hospital sends this sum (plus its noise share) into secure aggregation.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss_fn: LossFn, clip: float) -> None:
+        self.model = model
+        self.clip = clip
+        self.buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+        def one_loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor
+                     ) -> torch.Tensor:
+            out = functional_call(model, (p, self.buffers), (xi.unsqueeze(0),))
+            return loss_fn(out, yi.unsqueeze(0))
+
+        self._per_example = vmap(grad(one_loss), in_dims=(None, 0, 0))
+
+    def sum(self, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
+            ) -> dict[str, torch.Tensor]:
+        """The sum over the rows of ``x``/``y`` of the clipped per-example gradients at ``params``."""
+        summed = {k: torch.zeros_like(v) for k, v in params.items()}
+        if x.shape[0]:
+            grads = self._per_example(params, x, y)
+            norms = torch.sqrt(sum(g.reshape(g.shape[0], -1).pow(2).sum(1) for g in grads.values()))
+            factor = torch.clamp(self.clip / (norms + 1e-12), max=1.0)
+            for k, g in grads.items():
+                summed[k] = torch.einsum("b,b...->...", factor, g)
+        return summed
+
+
 def local_dp_sgd(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
                  epochs: int, batch_size: int, lr: float, clip: float, noise_multiplier: float
                  ) -> int:
@@ -65,25 +98,12 @@ def local_dp_sgd(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: to
     rate = min(1.0, batch_size / n)
     expected = rate * n
     params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-
-    def one_loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        out = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
-        return loss_fn(out, yi.unsqueeze(0))
-
-    per_example = vmap(grad(one_loss), in_dims=(None, 0, 0))
+    clipped = ClippedGradients(model, loss_fn, clip)
     steps = epochs * dp_sgd_steps_per_epoch(n, batch_size)
     model.train()
     for _ in range(steps):
-        mask = poisson_mask(n, rate)
-        idx = mask.nonzero().flatten()
-        summed = {k: torch.zeros_like(v) for k, v in params.items()}
-        if idx.numel():
-            grads = per_example(params, x[idx], y[idx])
-            norms = torch.sqrt(sum(g.reshape(g.shape[0], -1).pow(2).sum(1) for g in grads.values()))
-            factor = torch.clamp(clip / (norms + 1e-12), max=1.0)
-            for k, g in grads.items():
-                summed[k] = torch.einsum("b,b...->...", factor, g)
+        idx = poisson_mask(n, rate).nonzero().flatten()
+        summed = clipped.sum(params, x[idx], y[idx])
         with torch.no_grad():
             for k, p in params.items():
                 z = noise.gaussian(p.numel(), noise_multiplier * clip)

@@ -26,7 +26,7 @@ central, and the central accounting is an upper bound on epsilon).
 ``fl.sampling.CohortSampler`` (OS CSPRNG; ``--seed`` fixes only the data split, the
 initial model and local shuffles), a ``LocalTrainer``, an ``fl.encoding.ClipEncoder``, an
 ``fl.aggregators.Aggregator`` (plaintext, secure, central DP, and whatever else implements
-it), an ``fl.privacy.Ledger`` that charges released rounds only, and ``_round_record``
+it), an ``fl.privacy.Ledger`` that charges released rounds only, and ``round_record``
 which publishes cohort sizes and other data-dependent figures only in runs without DP.
 """
 
@@ -65,9 +65,10 @@ from fl.tasks import TaskData
 from secagg.errors import SecAggValueError, ensure
 
 __all__ = ["FLConfig", "History", "run_fedavg", "train_centralised", "DP_MODES", "LocalTrainer",
-           "client_weights", "make_accountant", "make_aggregator"]
+           "client_weights", "make_accountant", "make_aggregator", "LEVELS", "round_record"]
 
 DP_MODES = ("none", "central", "local", "record", "distributed")
+LEVELS = ("client", "record")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class FLConfig:
     seed: int = 0
     mechanism: str = "ddgauss"  # --dp distributed: ddgauss or skellam
     min_survivors: int | None = None  # --dp distributed: honest survivors the noise counts on
+    max_colluders: int = 0  # --dp distributed: survivors that may side with the server (no noise)
+    level: str = "client"  # "record": cross-silo DP-SGD over the union of the clients' records
 
     def __post_init__(self) -> None:
         """Refuse bad values with one-line messages naming the option."""
@@ -144,6 +147,16 @@ class FLConfig:
                f"--mechanism must be ddgauss or skellam, got {self.mechanism!r}")
         if self.min_survivors is not None:
             _positive_int("min-survivors", self.min_survivors)
+        ensure(isinstance(self.max_colluders, int) and self.max_colluders >= 0,
+               f"--max-colluders must be an integer >= 0, got {self.max_colluders!r}")
+        ensure(self.level in LEVELS, f"--level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        if self.level == "record":
+            ensure(self.dp in ("none", "central", "distributed"),
+                   f"--level record runs DP-SGD across the clients with --dp distributed, central"
+                   f" or none, not --dp {self.dp}")
+            ensure(self.clients_per_round is None and not self.adaptive_clip,
+                   "--level record samples records (Poisson, --sample-rate); drop"
+                   " --clients-per-round and --adaptive-clip")
         if self.dp == "distributed":
             ensure(self.secure, "--dp distributed needs --secagg (the noise hides inside the secure sum)")
             ensure(self.clients_per_round is None,
@@ -266,7 +279,7 @@ def make_aggregator(cfg: FLConfig, expected: float, width: int | None = None,
         ddp = mechanism_for(cfg.mechanism, noise_multiplier=cfg.noise_multiplier, clip=cfg.clip,
                             width=width, max_clients=population, min_survivors=survivors,
                             bits=cfg.bits or 32)
-        return DistributedDpSum(ddp, cfg.graph, cfg.dropout, cfg.seed)
+        return DistributedDpSum(ddp, cfg.graph, cfg.dropout, cfg.seed, cfg.max_colluders)
     inner: Aggregator = (SecureSum(cfg.graph, cfg.bits, cfg.dropout, cfg.seed) if cfg.secure
                          else PlaintextSum(cfg.dropout, cfg.seed))
     if cfg.dp != "central" or cfg.noise_multiplier == 0:
@@ -281,7 +294,7 @@ def make_aggregator(cfg: FLConfig, expected: float, width: int | None = None,
     return CentralGaussian(inner, multipliers)
 
 
-def _round_record(rnd: int, metrics: dict[str, float], metric: str, epsilon: float | None,
+def round_record(rnd: int, metrics: dict[str, float], metric: str, epsilon: float | None,
                   clip: float, seconds: float, agg: Aggregate | None, error: str,
                   cohort: dict[str, int] | None) -> dict[str, object]:
     """What a round publishes. ``cohort`` (sizes) and ``agg.private`` are data-dependent and
@@ -309,7 +322,7 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
 
     A composition of: a secret ``CohortSampler``, a ``LocalTrainer``, a ``ClipEncoder``, an
     ``Aggregator`` (``make_aggregator(cfg)`` unless one is given), a ``Ledger`` and
-    ``_round_record``. A round whose aggregation aborts leaves the model (and server momentum)
+    ``round_record``. A round whose aggregation aborts leaves the model (and server momentum)
     as it was and is not charged. Raises SecAggValueError if every round aborted.
     """
     population = len(data.clients)
@@ -389,7 +402,7 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
             "sampled": int(cohort.size), "refused": int(cohort.size - len(rows)),
             "took_part": len(agg.survivors) if agg is not None else 0,
             "dropped": len(rows) - len(agg.survivors) if agg is not None else 0}
-        record = _round_record(rnd, metrics, data.metric, epsilon, current_clip,
+        record = round_record(rnd, metrics, data.metric, epsilon, current_clip,
                                time.perf_counter() - start, agg, error, cohort_sizes)
         history.rounds.append(record)
         if on_round is not None:

@@ -157,13 +157,15 @@ class ClientAccountant:
     rate: float | None = None
     population: int | None = None
     sample_size: int | None = None
+    unit: str = "client"  # "record" for cross-silo DP-SGD (one step per round)
     _chain: list[_PldChain] = field(default_factory=list, compare=False, repr=False)
 
     def describe(self) -> str:
         """One line naming the event and neighbouring relation used."""
         if self.sampling == "poisson":
-            return (f"client-level, secret Poisson sampling q={self.rate:g}, Gaussian"
-                    f" z={self.noise_multiplier:g}, add/remove-one-client, {self.accountant.upper()}")
+            return (f"{self.unit}-level, secret Poisson sampling q={self.rate:g}, Gaussian"
+                    f" z={self.noise_multiplier:g}, add/remove-one-{self.unit},"
+                    f" {self.accountant.upper()}")
         return (f"client-level, secret fixed-size sampling {self.sample_size} of {self.population}"
                 f" without replacement, Gaussian z={self.noise_multiplier:g} (z/2 per replace-one"
                 f" sensitivity 2C), replace-one-client, {self.accountant.upper()}")

@@ -181,9 +181,11 @@ class TestArguments:
     def test_secagg_threshold_must_cover_min_survivors(self):
         p = DistributedDp("ddgauss", dim=10, clip=1.0, gamma=1e-2, bits=20, noise=4,
                           max_clients=10, min_survivors=5)
-        check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=5))
+        # A released sum has >= t + 1 survivors (shares are held by neighbours, never by the
+        # owner), so t = min_survivors - 1 suffices and one less does not.
+        check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=4))
         with pytest.raises(SecAggValueError, match="min_survivors"):
-            check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=4))
+            check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=3))
         with pytest.raises(SecAggValueError):
             check_secagg_config(p, SimpleNamespace(bits=16, vector_length=16, threshold=5))
 
@@ -191,6 +193,6 @@ class TestArguments:
 def test_colluders_raise_the_threshold_needed():
     p = DistributedDp("ddgauss", dim=10, clip=1.0, gamma=1e-2, bits=20, noise=4,
                       max_clients=10, min_survivors=5)
-    check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=7), max_colluders=2)
+    check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=6), max_colluders=2)
     with pytest.raises(SecAggValueError, match="max_colluders"):
-        check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=6), max_colluders=2)
+        check_secagg_config(p, SimpleNamespace(bits=20, vector_length=16, threshold=5), max_colluders=2)

@@ -66,14 +66,27 @@ def test_colluders_raise_the_threshold():
     agg = DistributedDpSum(_ddp(Fraction(25), min_survivors=3), graph="complete",
                            max_colluders=2).aggregate(
         rows, np.ones(N), _ctx())
-    assert agg.public["threshold"] >= 5
+    assert agg.public["threshold"] >= 4  # 3 + 2 - 1: a released sum has threshold + 1 survivors
     assert math.isfinite(float(agg.sum.sum()))
 
 
-def test_harary_graph_too_sparse_for_min_survivors_is_refused():
-    rows = np.zeros((N, DIM))
-    with pytest.raises(SecAggValueError, match="degree"):
-        DistributedDpSum(_ddp(Fraction(25), min_survivors=5)).aggregate(rows, np.ones(N), _ctx())
+@pytest.mark.parametrize("min_survivors, dropout, graph, degree", [
+    (11, 0.0, "harary", 10), (11, 0.1, "complete", 11), (12, 0.0, "complete", 11)])
+def test_sparse_graph_is_densified_until_the_threshold_fits(min_survivors, dropout, graph, degree):
+    # 12 senders: the planned SecAgg+ degree is below the threshold min_survivors - 1 the noise
+    # needs, so the degree is raised to hold it after the planned drop-outs (still a Harary
+    # graph while it stays below n - 1, else complete).
+    ddp = DistributedDp("ddgauss", dim=DIM, clip=1.0, gamma=1e-3, bits=20, noise=Fraction(25),
+                        max_clients=12, min_survivors=min_survivors)
+    agg = DistributedDpSum(ddp, dropout=dropout).aggregate(np.zeros((12, DIM)), np.ones(12), _ctx())
+    assert (agg.public["graph"], agg.public["degree"], agg.public["threshold"]) == (
+        graph, degree, min_survivors - 1)
+
+
+def test_more_honest_survivors_than_senders_aborts():
+    with pytest.raises(AggregationAborted, match="cannot give"):
+        DistributedDpSum(_ddp(Fraction(25), min_survivors=4), max_colluders=3).aggregate(
+            np.zeros((N, DIM)), np.ones(N), _ctx())
 
 
 def test_fedavg_trains_through_the_distributed_dp_aggregator():

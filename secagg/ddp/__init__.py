@@ -17,6 +17,7 @@ from secagg.ddp.mechanism import (
     rotate,
     rounded_l1_bound,
     rounded_l2_bound,
+    secagg_threshold_for,
     unrotate,
 )
 from secagg.ddp.noise import discrete_gaussian, poisson, rational_at_least, skellam
@@ -26,6 +27,7 @@ __all__ = [
     "MECHANISMS",
     "DistributedDp",
     "check_secagg_config",
+    "secagg_threshold_for",
     "padded_dim",
     "rotate",
     "unrotate",

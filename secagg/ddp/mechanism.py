@@ -38,6 +38,7 @@ from secagg.prg import keystream
 
 __all__ = [
     "MECHANISMS",
+    "UNITS",
     "DistributedDp",
     "rounded_l2_bound",
     "rounded_l1_bound",
@@ -45,9 +46,11 @@ __all__ = [
     "unrotate",
     "padded_dim",
     "check_secagg_config",
+    "secagg_threshold_for",
 ]
 
 MECHANISMS = ("ddgauss", "skellam")
+UNITS = ("client", "record")
 _ROTATION_NONCE = b"ddp-rotation"  # 12 bytes: keystream domain of the sign flips
 _MAX_ROUNDING_TRIES = 1000
 
@@ -121,8 +124,17 @@ class DistributedDp:
 
     ``noise`` is each client's share in integer units: the discrete Gaussian's
     sigma^2 (denominator <= 2^16) or Skellam's mu (variance 2 mu), an exact rational.
-    ``max_clients`` bounds how many vectors are summed (for the wrap bound) and
-    ``min_survivors`` how many honest clients' noise the privacy guarantee counts on.
+    ``max_clients`` bounds how many clients' vectors (and noise shares) are summed, for
+    the wrap bound, and ``min_survivors`` how many honest clients' noise the privacy
+    guarantee counts on.
+
+    ``unit`` is what one neighbouring step adds or removes. ``"client"``: one client's
+    vector, clipped to ``clip`` and rounded conditionally (Kairouz et al.). ``"record"``:
+    one record inside a client's vector, which is then the sum of up to ``max_records``
+    records each clipped to ``clip`` by the caller (cross-silo DP-SGD: a hospital's
+    clipped per-example gradient sum); the sum is rounded once, without conditioning, and
+    the sensitivity is ``clip / gamma + sqrt(d)`` by the coupling argued in docs/ddp.md
+    ("Record level"). ``max_records`` bounds the records in the whole secure sum.
     """
 
     mechanism: str
@@ -135,6 +147,8 @@ class DistributedDp:
     min_survivors: int
     beta: float = math.exp(-0.5)
     max_wrap_probability: float = 1e-9
+    unit: str = "client"
+    max_records: int | None = None
     d: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +178,13 @@ class DistributedDp:
         ensure(0 <= self.beta < 1, f"beta must be in [0, 1), got {self.beta!r}")
         ensure(0 < self.max_wrap_probability < 1,
                f"max_wrap_probability must be in (0, 1), got {self.max_wrap_probability!r}")
+        ensure(self.unit in UNITS, f"unit must be one of {UNITS}, got {self.unit!r}")
+        if self.unit == "record":
+            ensure(isinstance(self.max_records, int) and not isinstance(self.max_records, bool)
+                   and self.max_records >= 1,
+                   f"unit 'record' needs max_records, an int >= 1, got {self.max_records!r}")
+        else:
+            ensure(self.max_records is None, "max_records applies to unit 'record' only")
         object.__setattr__(self, "d", padded_dim(self.dim))
         p = self.wrap_probability()
         if not p <= self.max_wrap_probability:
@@ -178,13 +199,32 @@ class DistributedDp:
 
     @property
     def l2_bound(self) -> float:
-        """L2 sensitivity after conditional rounding (integer units)."""
+        """L2 sensitivity after rounding (integer units).
+
+        Client unit: Kairouz et al.'s conditional-rounding bound. Record unit: one record
+        moves the unrounded sum by at most clip / gamma; under the same rounding randomness
+        each coordinate's rounding then moves by less than its shift plus one, so the
+        rounded sums differ by at most clip / gamma + sqrt(d) (docs/ddp.md, "Record level").
+        """
+        if self.unit == "record":
+            return self.clip / self.gamma + math.sqrt(self.d)
         return rounded_l2_bound(self.clip / self.gamma, self.d, self.beta)
 
     @property
     def l1_bound(self) -> float:
-        """L1 sensitivity after conditional rounding (integer units)."""
+        """L1 sensitivity after rounding (integer units).
+
+        Record unit: sum_j (|g_j| + 1) <= sqrt(d) clip / gamma + d, and never above L2^2
+        (the difference is an integer vector).
+        """
+        if self.unit == "record":
+            return min(math.sqrt(self.d) * self.clip / self.gamma + self.d, self.l2_bound ** 2)
         return rounded_l1_bound(self.l2_bound, self.d)
+
+    @property
+    def max_vectors(self) -> int:
+        """How many clipped vectors the secure sum can hold: clients, or records."""
+        return self.max_records if self.max_records is not None else self.max_clients
 
     @property
     def noise_variance(self) -> float:
@@ -197,9 +237,10 @@ class DistributedDp:
         """Upper bound on P(any coordinate of the summed integers leaves the signed range).
 
         Per coordinate j of the padded rotation, the integer sum is S_j + R_j + N_j:
-        S_j = (H D s)_j / (sqrt(d) gamma) with ||s|| <= max_clients * clip, which Hoeffding
-        bounds by P(|S_j| >= a) <= 2 exp(-a^2 d / (2 (n clip / gamma)^2)) over the random
-        signs; |R_j| < max_clients (each rounding moves a coordinate by < 1); N_j is
+        S_j = (H D s)_j / (sqrt(d) gamma) with ||s|| <= max_vectors * clip, which Hoeffding
+        bounds by P(|S_j| >= a) <= 2 exp(-a^2 d / (2 (max_vectors clip / gamma)^2)) over the
+        random signs; |R_j| < max_clients (each client rounds once and moves a coordinate by
+        < 1); N_j is
         the sum of max_clients noise shares (sub-Gaussian with proxy n sigma^2 for the
         discrete Gaussian, Skellam(n mu) exactly for Skellam). Half the budget goes to
         each tail; the result is minimised over that split on a grid.
@@ -208,7 +249,7 @@ class DistributedDp:
         half = 2 ** (self.bits - 1) - 1 - n  # room left after the rounding error
         if half <= 0:
             return 1.0
-        signal = n * self.clip / self.gamma
+        signal = self.max_vectors * self.clip / self.gamma
 
         def p_signal(a: float) -> float:
             return min(1.0, 2.0 * d * math.exp(-a * a * d / (2.0 * signal * signal)))
@@ -226,6 +267,9 @@ class DistributedDp:
                ) -> np.ndarray:
         """One client's contribution: clip, rotate, scale, round, add its noise share, mod 2^bits.
 
+        Client unit: ``x`` is the client's vector, clipped here to ``clip``. Record unit:
+        ``x`` is the sum of the client's records, each already clipped to ``clip`` (its
+        norm must be at most ``max_records * clip``), and is rounded once.
         Returns uint32 values < 2^bits, ready for ``secagg.Client.set_input``.
         ``seed`` (32 bytes) fixes the rounding and the noise, for tests only.
         """
@@ -234,7 +278,11 @@ class DistributedDp:
         x = np.asarray(x, dtype=np.float64)
         ensure(bool(np.isfinite(x).all()), "x has NaN or infinity")
         norm = float(np.linalg.norm(x))
-        if norm > self.clip:
+        if self.unit == "record":
+            most = self.max_vectors * self.clip
+            ensure(norm <= most * (1 + 1e-9), f"a sum of at most {self.max_vectors} records"
+                   f" clipped to {self.clip:g} has norm <= {most:g}, got {norm:g}")
+        elif norm > self.clip:
             x = x * (self.clip / norm)
         y = rotate(x, rotation_seed)
         v = self._round(y, seed)
@@ -248,14 +296,21 @@ class DistributedDp:
         return wrapped
 
     def _round(self, y: np.ndarray, seed: bytes | None) -> np.ndarray:
-        """Conditional randomised rounding of y / gamma: redraw until ||v||_2 <= l2_bound."""
+        """Randomised rounding of y / gamma, each coordinate up with probability its fraction.
+
+        Client unit: conditional, redrawn until ||v||_2 <= l2_bound. Record unit: one draw
+        (the sensitivity argument couples the rounding of neighbouring sums instead).
+        """
+        record = self.unit == "record"
         bound_sq = self.l2_bound ** 2
-        # Every |y_i| <= ||y|| <= clip (up to float error), so this box clip never bites.
-        box = self.clip * (1 + 1e-9) + 1e-300
+        # Every |y_i| <= ||y|| (up to float error), so this box clip never bites.
+        box = (self.max_vectors if record else 1) * self.clip * (1 + 1e-9) + 1e-300
         for attempt in range(_MAX_ROUNDING_TRIES):
             s = None if seed is None else bytes(a ^ (attempt & 0xFF) for a in seed[:31]) + seed[31:]
             enc, _ = _fixedpoint_encode(y, clip=box, scale=1.0 / self.gamma, bits=64, seed=s)
             v = enc.view(np.int64)
+            if record:
+                return v.copy()
             sq = v * v  # |v| <= clip/gamma + 1 < 2^31: exact in int64
             if float(_exact_sum(sq)) <= bound_sq:
                 return v.copy()
@@ -283,11 +338,13 @@ def _exact_sum(sq: np.ndarray) -> int:
 def check_secagg_config(ddp: DistributedDp, config: object, *, max_colluders: int = 0) -> None:
     """Refuse a SecAgg configuration that could release a sum with too little honest noise.
 
-    The secure sum must use the same modulus and the padded length, and its
-    threshold t must be >= ``min_survivors + max_colluders``: below t survivors the
-    server cannot unmask and the round aborts, revealing nothing, so every released
-    sum carries the noise of at least ``min_survivors`` honest clients even when up
-    to ``max_colluders`` of the survivors side with the server and add no noise.
+    The secure sum must use the same modulus and the padded length, and its threshold t
+    must be >= ``min_survivors + max_colluders - 1`` (``secagg_threshold_for``). Unmasking
+    any survivor u takes t shares held by u's neighbours (never by u itself), and only
+    survivors answer, so a released sum has at least t + 1 survivors; with fewer the round
+    aborts, revealing nothing. Every released sum therefore carries the noise of at least
+    ``min_survivors`` honest clients even when up to ``max_colluders`` of the survivors side
+    with the server and add no noise.
     """
     bits = getattr(config, "bits", None)
     length = getattr(config, "vector_length", None)
@@ -296,7 +353,16 @@ def check_secagg_config(ddp: DistributedDp, config: object, *, max_colluders: in
            f"max_colluders must be an int >= 0, got {max_colluders!r}")
     ensure(bits == ddp.bits, f"SecAgg bits {bits} differ from the mechanism's {ddp.bits}")
     ensure(length == ddp.d, f"SecAgg vector_length {length} must be the padded dimension {ddp.d}")
-    need = ddp.min_survivors + max_colluders
+    need = secagg_threshold_for(ddp, max_colluders)
     ensure(isinstance(threshold, int) and threshold >= need,
-           f"SecAgg threshold {threshold} is below min_survivors + max_colluders = {need}: a sum"
-           f" with less honest noise than accounted for could be released")
+           f"SecAgg threshold {threshold} is below min_survivors + max_colluders - 1 = {need}:"
+           f" a sum with less honest noise than accounted for could be released")
+
+
+def secagg_threshold_for(ddp: DistributedDp, max_colluders: int = 0) -> int:
+    """The least SecAgg threshold that guarantees ``min_survivors`` honest noise shares.
+
+    A released sum has at least t + 1 survivors (``check_secagg_config``), up to
+    ``max_colluders`` of them adding no noise: t = min_survivors + max_colluders - 1.
+    """
+    return max(1, ddp.min_survivors + max_colluders - 1)

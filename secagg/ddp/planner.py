@@ -32,7 +32,7 @@ from secagg.ddp.mechanism import DistributedDp, padded_dim, rounded_l1_bound, ro
 from secagg.ddp.noise import rational_at_least
 from secagg.errors import SecAggValueError, ensure
 
-__all__ = ["DdpPlan", "plan_ddp", "central_gaussian_std"]
+__all__ = ["DdpPlan", "plan_ddp", "central_gaussian_std", "smallest_noise"]
 
 _BITS = range(8, 33)
 
@@ -70,12 +70,12 @@ def central_gaussian_std(*, epsilon: float, delta: float, rounds: int, sampling_
         rdp = _subsampled(ORDERS, sampling_rate, lambda o: gaussian_rdp(o, z))
         return rdp_epsilon(ORDERS, rounds * rdp, delta)
 
-    z = _bisect_noise(eps, epsilon, 1e-3, 1.0)
+    z = smallest_noise(eps, epsilon, 1e-3, 1.0)
     return z * clip
 
 
-def _bisect_noise(eps_of: Callable[[float], float], target: float, lo: float, hi: float,
-                  limit: float = 1e12) -> float:
+def smallest_noise(eps_of: Callable[[float], float], target: float, lo: float, hi: float,
+                   limit: float = 1e12) -> float:
     """Smallest x >= lo (to 1e-4 relative, rounded up) with eps_of(x) <= target; eps decreasing.
 
     ``hi`` is a first guess, doubled until it meets the target (up to ``limit``).
@@ -111,7 +111,7 @@ def _candidate(mechanism: str, gamma: float, bits: int, *, dim: int, clip: float
 
     # Rounding only inflates the sensitivity: the central Gaussian's std is a lower bound.
     start = 0.999 * central / gamma
-    s = _bisect_noise(eps_of_central_std, epsilon, start, start * l2 / (clip / gamma) * 1.05)
+    s = smallest_noise(eps_of_central_std, epsilon, start, start * l2 / (clip / gamma) * 1.05)
     local = max(floor, s * s / min_survivors / (1.0 if mechanism == "ddgauss" else 2.0))
     if mechanism == "ddgauss":
         noise = max(rational_at_least(local, bindings.DGAUSS_MAX_DEN), Fraction(1, 4))
