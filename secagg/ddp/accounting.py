@@ -304,7 +304,8 @@ class DistributedDpAccountant:
             return general
         tight = ddgauss_sampled_rdp(orders, self.sampling_rate, l2=self.l2, dim=self.dim,
                                     local_variance=self.noise, n=self.min_survivors)
-        return np.minimum(general, tight)
+        best: np.ndarray = np.minimum(general, tight)
+        return best
 
     def epsilon(self, rounds: int) -> float:
         """Epsilon at ``delta`` after ``rounds`` rounds."""
