@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-survivors", type=int,
                    help="--dp distributed: honest survivors whose noise the guarantee counts on"
                         " (default half the expected cohort; the SecAgg threshold enforces it)")
+    p.add_argument("--max-colluders", type=int, default=0,
+                   help="--dp distributed: survivors that may side with the server and add no"
+                        " noise (the SecAgg threshold grows by as many)")
+    p.add_argument("--level", choices=["client", "record"], default="client",
+                   help="client: DP-FedAvg over clients; record: DP-SGD across the clients over"
+                        " the union of their records, one noisy step a round (fl.crosssilo)")
     p.add_argument("--noise-multiplier", type=float)
     p.add_argument("--clip", type=float, help="L2 clip norm C (per client, or per example)")
     p.add_argument("--adaptive-clip", action="store_true", help="Andrew et al. 2021 (central)")
@@ -74,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace):
     from fl.fedavg import FLConfig
-    from fl.tasks import TASKS
+    from fl.tasks import RECORD_LEVEL, TASKS
 
     d = TASKS[args.task]
+    if args.level == "record":
+        d = {**d, **RECORD_LEVEL.get(args.task, {})}
 
     def pick(name: str) -> object:
         value = getattr(args, name)
@@ -108,7 +116,7 @@ def _config(args: argparse.Namespace):
         accountant=args.accountant or ("rdp" if args.clients_per_round is not None else "pld"),
         adaptive_clip=args.adaptive_clip, target_quantile=args.target_quantile,
         dropout=args.dropout, seed=args.seed, mechanism=args.mechanism,
-        min_survivors=args.min_survivors)
+        min_survivors=args.min_survivors, max_colluders=args.max_colluders, level=args.level)
     return clients, alpha, cfg
 
 
@@ -166,11 +174,23 @@ def _train(args: argparse.Namespace) -> int:
         print(summary["stopped"])
     eps = ("no DP" if summary["epsilon"] is None else
            f"epsilon {summary['epsilon']:.3f} at delta {summary['delta']:g}")
-    print(f"final {summary['metric']}: {_fmt(summary['final'])} ({label_of(cfg)})"
-          f"  |  centralised {_fmt(base['centralised'])}"
-          f"  |  plaintext FedAvg {_fmt(base['plaintext_fedavg'])}  |  {eps}")
+    if cfg.level == "record":
+        matched = summary.get("centralised_dpsgd") or {}
+        dpsgd = ("" if not matched else f"  |  centralised DP-SGD at the same epsilon"
+                 f" {_fmt(base['centralised_dpsgd'])} (z={matched['noise_multiplier']:.3f}, PLD)")
+        print(f"final {summary['metric']}: {_fmt(summary['final'])} ({label_of(cfg)})"
+              f"  |  centralised, no DP {_fmt(base['centralised'])}{dpsgd}  |  {eps}")
+    else:
+        print(f"final {summary['metric']}: {_fmt(summary['final'])} ({label_of(cfg)})"
+              f"  |  centralised {_fmt(base['centralised'])}"
+              f"  |  plaintext FedAvg {_fmt(base['plaintext_fedavg'])}  |  {eps}")
     if summary["epsilon"] is not None:
         print(f"accounting: {summary['accounting']}")
+    if summary.get("graph"):
+        print(f"secure aggregation: {summary['graph']} graph, threshold {summary['secagg_threshold']},"
+              f" {summary['bits']}-bit sums")
+    if summary.get("trust"):
+        print(f"trust model: {summary['trust']}")
     print(f"wrote {out / 'summary.json'} and {out / 'training.png'} in {summary['seconds']:.1f}s")
     return 0
 

@@ -106,11 +106,11 @@ def trust_model(cfg: FLConfig, clients: int) -> str:
         honest = default_min_survivors(cfg, clients)
         return (f"each hospital adds 1/{honest} of the {cfg.mechanism} noise before masking, so no"
                 f" party, the server included, sees a gradient or a noiseless sum; epsilon holds"
-                f" while >= {honest} honest hospitals survive each step (SecAgg threshold"
-                f" {honest + cfg.max_colluders}: up to {cfg.max_colluders} survivors may collude"
-                f" with the server, steps with fewer survivors abort) against a server that"
-                f" deviates from the protocol; each hospital runs its own sampling, clipping"
-                f" and noise")
+                f" while >= {honest} honest hospitals survive each step (up to"
+                f" {cfg.max_colluders} survivors may collude with the server; the SecAgg"
+                f" threshold {max(1, honest + cfg.max_colluders - 1)} makes steps with fewer than"
+                f" {honest + cfg.max_colluders} survivors abort) against a server that deviates"
+                f" from the protocol; each hospital runs its own sampling, clipping and noise")
     if cfg.dp == "central":
         return ("the server is trusted: it sees the noiseless sum of the hospitals' clipped"
                 " gradients and adds the noise (centralised DP-SGD)")
