@@ -94,36 +94,12 @@ def run_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, *,
             plain_hist = run_fedavg(data, plain_cfg)
         plain_metrics = plain_hist.final
         plain = plain_metrics.get(data.metric)
-    rounds = history.rounds
-    private = cfg.dp != "none"
-    secure_rounds = [r for r in rounds if "quantisation_error" in r]
-    summary: dict[str, object] = {
-        "task": task,
-        "clients": len(data.clients),
-        "metric": data.metric,
-        "final": history.final.get(data.metric),
-        "final_metrics": history.final,
-        "epsilon": history.epsilon,
-        "delta": cfg.delta if private else None,
-        "accountant": ("rdp" if cfg.dp == "distributed" else cfg.accountant) if private else None,
-        "accounting": history.accountant,
-        "privacy": privacy_claim(cfg),
-        "baselines": {"centralised": central, "plaintext_fedavg": plain},
-        "baseline_metrics": {"centralised": central_metrics, "plaintext_fedavg": plain_metrics},
-        "seconds": time.perf_counter() - start,
-        "label": label_of(cfg),
-        "rounds_completed": len(rounds),
-        "rounds_released": history.released,
-        "stopped": history.stopped,
-        # Per-client sizes are client data: published only without DP (totals describe the
-        # data set and are stated as public).
-        "data": data.info if not private else {k: v for k, v in data.info.items()
-                                               if k != "client_sizes"},
-        "config": {"task": task, "clients": clients, "alpha": alpha, **cfg.to_dict()},
-        "history": [{k: v for k, v in r.items() if k != "metrics"} | r["metrics"] for r in rounds],
-    }
-    summary.update(_mechanism_keys(cfg, rounds))
-    if not private:  # data-dependent figures, published only without DP
+    secure_rounds = [r for r in history.rounds if "quantisation_error" in r]
+    summary = _summary(task, clients, alpha, cfg, data, history, start,
+                       {"centralised": central, "plaintext_fedavg": plain},
+                       {"centralised": central_metrics, "plaintext_fedavg": plain_metrics})
+    if cfg.dp == "none":  # data-dependent figures (per-client sizes too), published only without DP
+        summary["data"] = data.info
         summary["refused_updates"] = [list(x) for x in history.refused]
         summary["secagg"] = ({k: secure_rounds[-1].get(k) for k in ("k", "t", "bits",
                                                                   "upload_bytes_per_client")}
@@ -186,11 +162,27 @@ def _record_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, dat
             dpsgd = dpsgd_metrics.get(data.metric)
             matched = {"noise_multiplier": z, "epsilon": dpsgd_hist.epsilon, "accountant": "pld",
                        "accounting": dpsgd_hist.accountant}
+    summary = _summary(task, clients, alpha, cfg, data, history, start,
+                       {"centralised": central, "centralised_dpsgd": dpsgd},
+                       {"centralised": central_metrics, "centralised_dpsgd": dpsgd_metrics})
+    summary.update(level="record", trust=trust_model(cfg, len(data.clients)),
+                   centralised_dpsgd=matched)
+    if out_dir is not None:
+        write_summary(summary, out_dir)
+        plot_history(summary, out_dir / "training.png")
+    return summary
+
+
+def _summary(task: str, clients: int, alpha: float, cfg: FLConfig, data: TaskData,
+             history: History, start: float, baselines: dict[str, float | None],
+             baseline_metrics: dict[str, dict[str, float]]) -> dict[str, object]:
+    """The summary.json keys every run has; data-dependent figures are added by the caller
+    only without DP."""
     private = cfg.dp != "none"
     rounds = history.rounds
     summary: dict[str, object] = {
         "task": task,
-        "level": "record",
+        "level": cfg.level,
         "clients": len(data.clients),
         "metric": data.metric,
         "final": history.final.get(data.metric),
@@ -200,10 +192,8 @@ def _record_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, dat
         "accountant": ("rdp" if cfg.dp == "distributed" else cfg.accountant) if private else None,
         "accounting": history.accountant,
         "privacy": privacy_claim(cfg),
-        "trust": trust_model(cfg, len(data.clients)),
-        "baselines": {"centralised": central, "centralised_dpsgd": dpsgd},
-        "baseline_metrics": {"centralised": central_metrics, "centralised_dpsgd": dpsgd_metrics},
-        "centralised_dpsgd": matched,
+        "baselines": baselines,
+        "baseline_metrics": baseline_metrics,
         "seconds": time.perf_counter() - start,
         "label": label_of(cfg),
         "rounds_completed": len(rounds),
@@ -214,7 +204,4 @@ def _record_experiment(task: str, clients: int, alpha: float, cfg: FLConfig, dat
         "history": [{k: v for k, v in r.items() if k != "metrics"} | r["metrics"] for r in rounds],
     }
     summary.update(_mechanism_keys(cfg, rounds))
-    if out_dir is not None:
-        write_summary(summary, out_dir)
-        plot_history(summary, out_dir / "training.png")
     return summary
