@@ -47,7 +47,7 @@ from fl.tasks import TaskData
 from secagg.errors import SecAggValueError, ensure
 from secagg.planner import planned_dropouts
 
-__all__ = ["run_cross_silo", "record_aggregator", "record_accountant", "default_min_survivors",
+__all__ = ["run_cross_silo", "record_aggregator", "sampled_records_bound", "RECORDS_TAIL", "record_accountant", "default_min_survivors",
            "matched_central_noise", "trust_model"]
 
 
@@ -55,6 +55,28 @@ def default_min_survivors(cfg: FLConfig, clients: int) -> int:
     """Honest survivors the noise counts on: all clients less planned drop-outs and colluders."""
     return cfg.min_survivors or max(1, clients - planned_dropouts(clients, cfg.dropout)
                                     - cfg.max_colluders)
+
+
+# A round sums more than ``sampled_records_bound`` records with at most this probability.
+RECORDS_TAIL = 1e-12
+
+
+def sampled_records_bound(records: int, rate: float, tail: float = RECORDS_TAIL) -> int:
+    """The least K with P(Binomial(records, rate) > K) <= tail: how many records one round's
+    Poisson sample holds, except with probability ``tail``.
+
+    The distributed-DP field is sized for K records instead of all of them (about 4.7 times
+    fewer at q = 0.1 for the hospitals, two bits). A round that samples more can wrap (or, for
+    the hospital holding them, exceed the encoder's norm check and abort): that costs accuracy
+    or the round, never privacy, so the wrap bound simply grows by ``tail``.
+    """
+    from scipy.stats import binom
+
+    ensure(records >= 1 and 0 < rate <= 1, "need records >= 1 and a rate in (0, 1]")
+    k = min(records, max(0, int(binom.isf(tail, records, rate))))
+    while k < records and binom.sf(k, records, rate) > tail:
+        k += 1
+    return max(k, 1)
 
 
 def record_aggregator(cfg: FLConfig, width: int, clients: int, records: int) -> Aggregator:
@@ -65,7 +87,8 @@ def record_aggregator(cfg: FLConfig, width: int, clients: int, records: int) -> 
         ddp = mechanism_for(cfg.mechanism, noise_multiplier=cfg.noise_multiplier, clip=cfg.clip,
                             width=width, max_clients=clients,
                             min_survivors=default_min_survivors(cfg, clients),
-                            bits=cfg.bits or 32, max_records=records)
+                            bits=cfg.bits or 32,
+                            max_records=sampled_records_bound(records, cfg.sample_rate))
         return DistributedDpSum(ddp, cfg.graph, cfg.dropout, cfg.seed, cfg.max_colluders)
     inner: Aggregator = (SecureSum(cfg.graph, cfg.bits, cfg.dropout, cfg.seed) if cfg.secure
                          else PlaintextSum(cfg.dropout, cfg.seed))

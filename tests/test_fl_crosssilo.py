@@ -230,3 +230,13 @@ def test_cli_refuses_record_level_misuse(argv, message, capsys, tmp_path):
     assert main(["train", "--task", "hospitals", "--rounds", "1", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_the_field_is_sized_for_the_records_a_round_samples_except_with_tiny_probability():
+    from scipy.stats import binom
+
+    from fl.crosssilo import RECORDS_TAIL, sampled_records_bound
+
+    k = sampled_records_bound(455, 0.1)
+    assert binom.sf(k, 455, 0.1) <= RECORDS_TAIL < binom.sf(k - 1, 455, 0.1)
+    assert sampled_records_bound(455, 1.0) == 455 and sampled_records_bound(3, 0.5) <= 3
