@@ -47,8 +47,8 @@ from fl.tasks import TaskData
 from secagg.errors import SecAggValueError, ensure
 from secagg.planner import planned_dropouts
 
-__all__ = ["run_cross_silo", "record_aggregator", "sampled_records_bound", "RECORDS_TAIL", "record_accountant", "default_min_survivors",
-           "matched_central_noise", "trust_model"]
+__all__ = ["run_cross_silo", "record_aggregator", "sampled_records_bound", "RECORDS_TAIL",
+           "record_accountant", "default_min_survivors", "matched_central_noise", "trust_model"]
 
 
 def default_min_survivors(cfg: FLConfig, clients: int) -> int:

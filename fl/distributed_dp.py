@@ -7,9 +7,9 @@ inputs) add the vectors; the server decodes the unmasked modular sum. The server
 sees a noiseless sum: the noise was added by the clients before masking.
 
 The SecAgg threshold is raised to at least ``min_survivors + max_colluders - 1`` (a released
-sum has at least threshold + 1 survivors; see ``secagg.ddp.check_secagg_config``), so a round
-with fewer survivors aborts and releases nothing; the accountant counts exactly
-``min_survivors`` noise shares.
+sum containing an honest input holds at least threshold + 1 - max_colluders honest survivors;
+see ``secagg.ddp.check_secagg_config``), so a round with fewer survivors aborts and releases
+nothing; the accountant counts exactly ``min_survivors`` noise shares.
 """
 
 from __future__ import annotations

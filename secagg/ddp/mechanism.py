@@ -339,12 +339,13 @@ def check_secagg_config(ddp: DistributedDp, config: object, *, max_colluders: in
     """Refuse a SecAgg configuration that could release a sum with too little honest noise.
 
     The secure sum must use the same modulus and the padded length, and its threshold t
-    must be >= ``min_survivors + max_colluders - 1`` (``secagg_threshold_for``). Unmasking
-    any survivor u takes t shares held by u's neighbours (never by u itself), and only
-    survivors answer, so a released sum has at least t + 1 survivors; with fewer the round
-    aborts, revealing nothing. Every released sum therefore carries the noise of at least
-    ``min_survivors`` honest clients even when up to ``max_colluders`` of the survivors side
-    with the server and add no noise.
+    must be >= ``min_survivors + max_colluders - 1`` (``secagg_threshold_for``). A sum that
+    contains an honest client u's input needs u's self-mask, that is t shares held by t
+    distinct neighbours of u (never by u itself); the honest ones among u and those t only
+    answer as survivors, so the sum holds at least t + 1 - c honest survivors when at most c
+    clients collude with the server (in the sum or not). Every released sum containing an
+    honest input therefore carries the noise of at least ``min_survivors`` honest clients;
+    with fewer survivors the round aborts, revealing nothing.
     """
     bits = getattr(config, "bits", None)
     length = getattr(config, "vector_length", None)
@@ -362,7 +363,7 @@ def check_secagg_config(ddp: DistributedDp, config: object, *, max_colluders: in
 def secagg_threshold_for(ddp: DistributedDp, max_colluders: int = 0) -> int:
     """The least SecAgg threshold that guarantees ``min_survivors`` honest noise shares.
 
-    A released sum has at least t + 1 survivors (``check_secagg_config``), up to
-    ``max_colluders`` of them adding no noise: t = min_survivors + max_colluders - 1.
+    A released sum containing an honest input holds at least t + 1 - max_colluders honest
+    survivors (``check_secagg_config``): t = min_survivors + max_colluders - 1.
     """
     return max(1, ddp.min_survivors + max_colluders - 1)
