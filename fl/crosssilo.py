@@ -23,7 +23,6 @@ per round, not for several (docs/fl.md, "Record level across hospitals").
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -40,11 +39,11 @@ from fl.aggregators import (
     SecureSum,
 )
 from fl.dpsgd import ClippedGradients
-from fl.fedavg import FLConfig, History, _make_global, round_record
+from fl.fedavg import FLConfig, History, finish, initial_model, round_record, target_stop
 from fl.privacy import ClientAccountant, Ledger
 from fl.sampling import poisson_mask
 from fl.tasks import TaskData
-from secagg.errors import SecAggValueError, ensure
+from secagg.errors import ensure
 from secagg.planner import planned_dropouts
 
 __all__ = ["run_cross_silo", "record_aggregator", "sampled_records_bound", "RECORDS_TAIL",
@@ -157,7 +156,7 @@ def run_cross_silo(data: TaskData, cfg: FLConfig,
     sizes = [int(c[0].shape[0]) for c in data.clients]
     records = sum(sizes)
     expected = cfg.sample_rate * records
-    model = _make_global(data, cfg.seed)
+    model = initial_model(data, cfg.seed)
     params = {k: v.detach().clone() for k, v in model.named_parameters()}
     width = sum(p.numel() for p in params.values())
     clipped = ClippedGradients(model, data.loss_fn, cfg.clip)
@@ -170,12 +169,9 @@ def run_cross_silo(data: TaskData, cfg: FLConfig,
     velocity = np.zeros(width)
     first_error = ""
     for rnd in range(1, cfg.rounds + 1):
-        if cfg.target_epsilon is not None and private:
-            would = ledger.peek(everyone)
-            if would is not None and would > cfg.target_epsilon:
-                history.stopped = (f"stopped before round {rnd}: epsilon would reach {would:.3f}"
-                                   f" > target {cfg.target_epsilon:g}")
-                break
+        history.stopped = target_stop(cfg, ledger, everyone, rnd)
+        if history.stopped:
+            break
         start = time.perf_counter()
         ctx = RoundContext(rnd, records * cfg.clip, (Block("update", width, cfg.clip),))
         rows, sampled = np.zeros((clients, width)), 0
@@ -208,13 +204,4 @@ def run_cross_silo(data: TaskData, cfg: FLConfig,
         history.rounds.append(record)
         if on_round is not None:
             on_round(record)
-    if history.rounds and history.released == 0:
-        why = first_error if not private else "reasons withheld under DP; --dp none shows them"
-        raise SecAggValueError(f"every round aborted ({len(history.rounds)} of"
-                               f" {len(history.rounds)}), nothing was trained: {why}")
-    history.final = data.evaluate(model)
-    history.epsilon = ledger.epsilon
-    history.model = model
-    if not math.isfinite(history.final.get(data.metric, 0.0)):
-        history.stopped = history.stopped or "the model diverged (metric is not finite)"
-    return history
+    return finish(history, data, model, ledger, first_error, private)

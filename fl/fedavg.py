@@ -65,7 +65,8 @@ from fl.tasks import TaskData
 from secagg.errors import SecAggValueError, ensure
 
 __all__ = ["FLConfig", "History", "run_fedavg", "train_centralised", "DP_MODES", "LocalTrainer",
-           "client_weights", "make_accountant", "make_aggregator", "LEVELS", "round_record"]
+           "client_weights", "make_accountant", "make_aggregator", "LEVELS", "round_record",
+           "target_stop", "finish", "initial_model"]
 
 DP_MODES = ("none", "central", "local", "record", "distributed")
 LEVELS = ("client", "record")
@@ -193,7 +194,7 @@ def _client_generator(seed: int, rnd: int, client: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(mixed[0]) << 32 | int(mixed[1]))
 
 
-def _make_global(data: TaskData, seed: int) -> torch.nn.Module:
+def initial_model(data: TaskData, seed: int) -> torch.nn.Module:
     """The task's model with initial weights fixed by ``seed``."""
     torch.manual_seed(seed)
     return data.make_model()
@@ -202,7 +203,7 @@ def _make_global(data: TaskData, seed: int) -> torch.nn.Module:
 def train_centralised(data: TaskData, epochs: int, batch_size: int, lr: float,
                       seed: int) -> tuple[torch.nn.Module, dict[str, float]]:
     """Train the task's model on the pooled training data (the non-federated baseline)."""
-    model = _make_global(data, seed)
+    model = initial_model(data, seed)
     local_sgd(model, data.loss_fn, data.pool[0], data.pool[1], epochs=epochs,
               batch_size=batch_size, lr=lr, generator=_client_generator(seed, 0, -1 & 0xFFFF))
     return model, data.evaluate(model)
@@ -328,7 +329,7 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
     population = len(data.clients)
     sampler = CohortSampler(population, rate=None if cfg.clients_per_round else cfg.sample_rate,
                             size=cfg.clients_per_round)
-    model = _make_global(data, cfg.seed)
+    model = initial_model(data, cfg.seed)
     spec = state_spec(model.state_dict())
     sizes = np.array([c[0].shape[0] for c in data.clients], dtype=np.float64)
     weights, denominator = client_weights(sizes, cfg, sampler.expected)
@@ -353,12 +354,9 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
     for rnd in range(1, cfg.rounds + 1):
         start = time.perf_counter()
         cohort = sampler.draw()
-        if cfg.target_epsilon is not None and private:
-            would = ledger.peek(cohort)
-            if would is not None and would > cfg.target_epsilon:
-                history.stopped = (f"stopped before round {rnd}: epsilon would reach {would:.3f}"
-                                   f" > target {cfg.target_epsilon:g}")
-                break
+        history.stopped = target_stop(cfg, ledger, cohort, rnd)
+        if history.stopped:
+            break
         global_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         current_clip = clip.clip
         ctx = encoder.context(rnd, current_clip)
@@ -407,6 +405,23 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
         history.rounds.append(record)
         if on_round is not None:
             on_round(record)
+    return finish(history, data, model, ledger, first_error, private)
+
+
+def target_stop(cfg: FLConfig, ledger: Ledger, participants: np.ndarray, rnd: int) -> str:
+    """Why training stops before round ``rnd`` (``--target-epsilon`` would be exceeded), or ""."""
+    if cfg.target_epsilon is None or cfg.dp == "none":
+        return ""
+    would = ledger.peek(participants)
+    if would is not None and would > cfg.target_epsilon:
+        return (f"stopped before round {rnd}: epsilon would reach {would:.3f}"
+                f" > target {cfg.target_epsilon:g}")
+    return ""
+
+
+def finish(history: History, data: TaskData, model: torch.nn.Module, ledger: Ledger,
+           first_error: str, private: bool) -> History:
+    """Final evaluation and epsilon; a run in which every round aborted is an error."""
     if history.rounds and history.released == 0:
         # Under DP the reason can name cohort sizes, which are not released.
         why = (first_error if not private else
