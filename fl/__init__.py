@@ -13,6 +13,7 @@ from fl.aggregators import (
     RoundContext,
     SecureSum,
 )
+from fl.crosssilo import run_cross_silo
 from fl.fedavg import DP_MODES, FLConfig, History, run_fedavg, train_centralised
 from fl.noise import gaussian, gaussian_from_key
 from fl.params import StateSpec, flatten_state, model_delta, state_spec, unflatten_state
@@ -44,6 +45,7 @@ __all__ = [
     "FLConfig",
     "History",
     "run_fedavg",
+    "run_cross_silo",
     "train_centralised",
     "gaussian",
     "gaussian_from_key",
