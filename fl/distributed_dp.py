@@ -118,14 +118,14 @@ def _raise_threshold(cfg: SecAggConfig, threshold: int, dropouts: int) -> SecAgg
 
 def mechanism_for(mechanism: str, *, noise_multiplier: float, clip: float, width: int,
                   max_clients: int, min_survivors: int, bits: int,
-                  max_skellam_mu: int = 4096, max_records: int | None = None) -> DistributedDp:
+                  max_skellam_mu: int = 2**20, max_records: int | None = None) -> DistributedDp:
     """The finest-grained ``DistributedDp`` whose aggregate noise std is ``noise_multiplier * clip``.
 
     The total noise of ``min_survivors`` shares matches central DP's std (each share is
     rounded up to an exact rational); gamma is the smallest on a quarter-decade grid whose
     wrap bound holds at ``bits``. Rounding inflates the sensitivity a little at that gamma;
     the accountant charges the inflated value, so the epsilon reported is honest. Skellam
-    shares are capped at ``max_skellam_mu`` (the exact sampler is O(mu) per value), which
+    shares are capped at ``max_skellam_mu`` (the exact sampler costs O(sqrt(mu)) per value), which
     forces a coarser gamma. ``max_records`` selects the record unit (cross-silo DP-SGD:
     each client sends a sum of up to that many clipped records; see ``DistributedDp``).
     """
