@@ -1,195 +1,302 @@
 /* Exact integer noise samplers (discrete Laplace, discrete Gaussian, Poisson,
- * Skellam) over a ChaCha20 bit stream. The algorithms and the stated truncations
- * are documented in cdef/noise.h. 128-bit unsigned integers (wide.h: unsigned
- * __int128 where the compiler has it, 64-bit halves otherwise, same values) hold the
- * products of the discrete Gaussian's acceptance test; every bound that keeps
- * them below 2^127 is argued where it is used. */
+ * Skellam) over a ChaCha20 keystream. The algorithms, their derivations and the
+ * stated truncations are in cdef/noise.h; this file argues the integer bounds
+ * where they are used. 128-bit values are pairs of 64-bit words (w128 below), whose
+ * products come from secagg_mul64 (wide.h: unsigned __int128 where the compiler has
+ * it, 64-bit halves otherwise, the same values). */
 #include <string.h>
 
 #include "secagg.h"
 #include "wide.h"
 
-typedef secagg_u128 u128;
-
-#define BUF_BLOCKS 16                    /* keystream refill: 16 blocks = 1 KiB */
+#define BUF_WORDS 256                    /* keystream refill: 32 blocks = 2 KiB */
 #define MAX_BLOCKS ((uint64_t)1 << 32)   /* one key's 32-bit block counter */
 #define DG_MAX_DEN ((uint64_t)1 << 16)
 #define DG_MAX_VAR_LOG2 40
 #define SK_MAX_DEN ((uint64_t)1 << 32)
 #define SK_MAX_MU ((uint64_t)1 << 24)
 #define TAIL_CAP 64                      /* truncation point, see noise.h */
+#define FACT_MAX 20                      /* 20! < 2^64 < 21! */
+#define POISSON_REJECT_MIN 16            /* mu >= this: the O(sqrt mu) rejection sampler */
 
-/* The random bit source: a ChaCha20 keystream consumed 64 bits at a time. */
+/* --- 128-bit values as two words ----------------------------------------------- */
+
+typedef struct {
+    uint64_t hi, lo;
+} w128;
+
+static inline w128 w_make(uint64_t hi, uint64_t lo)
+{
+    w128 r = {hi, lo};
+    return r;
+}
+static inline w128 w_from(uint64_t a) { return w_make(0, a); }
+/* a * b for 64-bit a, b (never overflows). */
+static inline w128 w_mul(uint64_t a, uint64_t b)
+{
+    w128 r;
+    r.hi = secagg_mul64(a, b, &r.lo);
+    return r;
+}
+/* a * b mod 2^128; callers argue the product is below 2^128. */
+static inline w128 w_mulw(w128 a, uint64_t b)
+{
+    w128 r;
+    r.hi = secagg_mul64(a.lo, b, &r.lo) + a.hi * b;
+    return r;
+}
+static inline int w_lt(w128 a, w128 b) { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo); }
+static inline int w_is_zero(w128 a) { return (a.hi | a.lo) == 0; }
+static inline w128 w_sub(w128 a, w128 b) /* a >= b */
+{
+    return w_make(a.hi - b.hi - (a.lo < b.lo), a.lo - b.lo);
+}
+
+/* --- the random source ------------------------------------------------------------ */
+
+/* A ChaCha20 keystream read as little-endian 64-bit words, plus a cache of single
+ * bits, and the constants of bern_exp1 (computed per call: no global state). */
 typedef struct {
     const uint8_t *key;
     uint64_t next_block; /* first block not yet in buf */
-    uint8_t buf[64 * BUF_BLOCKS];
-    size_t pos;          /* next unread byte of buf */
-    uint64_t word;       /* unread bits, least significant first */
+    size_t pos;          /* next unread word of buf */
+    uint64_t bits;       /* unread single bits, least significant first */
     unsigned nbits;
     int failed;          /* the keystream ran out (or refused); output is void */
+    /* fact_thr[k] = floor(2^64 / k!), fact_rem[k] = 2^64 mod k!, 2 <= k <= 20. */
+    uint64_t fact[FACT_MAX + 1], fact_thr[FACT_MAX + 2], fact_rem[FACT_MAX + 1];
+    uint64_t buf[BUF_WORDS];
 } rng_t;
 
 static void rng_init(rng_t *r, const uint8_t *key)
 {
     r->key = key;
     r->next_block = 0;
-    r->pos = sizeof r->buf;
-    r->word = 0;
+    r->pos = BUF_WORDS;
+    r->bits = 0;
     r->nbits = 0;
     r->failed = 0;
+    r->fact[0] = r->fact[1] = 1;
+    for (unsigned k = 2; k <= FACT_MAX; k++)
+        r->fact[k] = r->fact[k - 1] * k; /* 20! < 2^62 */
+    r->fact_thr[0] = r->fact_thr[1] = UINT64_MAX; /* not used */
+    r->fact_rem[0] = r->fact_rem[1] = 0;
+    r->fact_thr[2] = (uint64_t)1 << 63; /* 2^64 / 2, exact */
+    r->fact_rem[2] = 0;
+    for (unsigned k = 3; k <= FACT_MAX; k++) {
+        /* 3 divides k!, so k! does not divide 2^64 and floor(2^64 / k!) =
+         * floor((2^64 - 1) / k!); the remainder is 2^64 - thr * k! (mod 2^64). */
+        r->fact_thr[k] = UINT64_MAX / r->fact[k];
+        r->fact_rem[k] = (uint64_t)0 - r->fact_thr[k] * r->fact[k];
+    }
+    r->fact_thr[FACT_MAX + 1] = 0; /* sentinel: 21! > 2^64 */
 }
 
-static uint64_t rng_u64(rng_t *r)
+static void rng_refill(rng_t *r)
 {
     static const uint8_t zero_nonce[12] = {0};
-    if (r->pos == sizeof r->buf) {
-        if (r->failed || r->next_block + BUF_BLOCKS > MAX_BLOCKS ||
-            secagg_chacha20_keystream(r->buf, sizeof r->buf, r->key, zero_nonce,
-                                      (uint32_t)r->next_block) != 0) {
-            /* Out of keystream: mark the call failed and feed zeros, which end every
-             * loop below (a zero bit always decides a Bernoulli comparison in at
-             * most as many steps as the denominator has bits). */
-            r->failed = 1;
-            memset(r->buf, 0, sizeof r->buf);
-        } else {
-            r->next_block += BUF_BLOCKS;
+    uint8_t bytes[8 * BUF_WORDS];
+    const uint64_t blocks = sizeof bytes / 64;
+    if (r->failed || r->next_block + blocks > MAX_BLOCKS ||
+        secagg_chacha20_keystream(bytes, sizeof bytes, r->key, zero_nonce,
+                                  (uint32_t)r->next_block) != 0) {
+        /* Out of keystream: mark the call failed and feed zero words. Every loop
+         * below either ends on a zero word or tests r->failed. */
+        r->failed = 1;
+        memset(r->buf, 0, sizeof r->buf);
+    } else {
+        r->next_block += blocks;
+        for (size_t i = 0; i < BUF_WORDS; i++) {
+            const uint8_t *p = bytes + 8 * i;
+            r->buf[i] = (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+                        ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) |
+                        ((uint64_t)p[5] << 40) | ((uint64_t)p[6] << 48) |
+                        ((uint64_t)p[7] << 56);
         }
-        r->pos = 0;
     }
-    const uint8_t *p = r->buf + r->pos;
-    r->pos += 8;
-    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
-           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
-           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+    r->pos = 0;
+}
+
+static inline uint64_t rng_u64(rng_t *r)
+{
+    if (r->pos == BUF_WORDS)
+        rng_refill(r);
+    return r->buf[r->pos++];
 }
 
 static inline unsigned rng_bit(rng_t *r)
 {
     if (r->nbits == 0) {
-        r->word = rng_u64(r);
+        r->bits = rng_u64(r);
         r->nbits = 64;
     }
-    unsigned b = (unsigned)(r->word & 1u);
-    r->word >>= 1;
+    unsigned b = (unsigned)(r->bits & 1u);
+    r->bits >>= 1;
     r->nbits--;
     return b;
 }
 
-/* Uniform integer in [0, n), 1 <= n <= 2^32: Lemire's multiply-and-reject on 32-bit
- * words, exactly uniform (the biased low range is rejected). */
+/* Uniform integer in [0, n), 1 <= n <= 2^63: Lemire's multiply-shift on 64-bit words
+ * with exact rejection of the 2^64 mod n low products that would bias it. */
 static uint64_t rng_below(rng_t *r, uint64_t n)
 {
-    if (n == ((uint64_t)1 << 32))
-        return rng_u64(r) >> 32;
-    uint64_t x = rng_u64(r) >> 32;
-    uint64_t prod = x * n;
-    uint32_t low = (uint32_t)prod;
-    if (low < (uint32_t)n) {
-        uint32_t threshold = (uint32_t)(-(uint32_t)n) % (uint32_t)n;
-        while (low < threshold && !r->failed) {
-            x = rng_u64(r) >> 32;
-            prod = x * n;
-            low = (uint32_t)prod;
-        }
+    uint64_t lo, hi = secagg_mul64(rng_u64(r), n, &lo);
+    if (lo < n) {
+        const uint64_t threshold = ((uint64_t)0 - n) % n; /* 2^64 mod n */
+        while (lo < threshold && !r->failed)
+            hi = secagg_mul64(rng_u64(r), n, &lo);
     }
-    return prod >> 32;
+    return hi;
 }
 
-/* Bernoulli(num/den), 0 <= num <= den, 1 <= den < 2^127: U < num/den decided at the
- * first bit where a lazily drawn uniform U and the binary expansion of num/den
- * differ. Each step decides with probability 1/2. */
+/* --- Bernoulli of a rational --------------------------------------------------------- */
+
+/* Bernoulli(num/den) for den >= 1 (1 if num >= den): U < num/den for a uniform U in
+ * [0, 1) read 64 bits at a time. With u the next 64 bits, U*den*2^64 lies in
+ * [u*den, u*den + den) (relative to what is decided), so U < num/den is certain when
+ * num*2^64 >= u*den + den, impossible when num*2^64 <= u*den, and otherwise the rest
+ * of U decides U' < r/den with r = num*2^64 - u*den in (0, den) (probability of that
+ * case < den/2^64). Writing u*den = hi*2^64 + lo (hi < den): no iff num <= hi; yes iff
+ * num >= hi + 2, or num = hi + 1 and 2^64 - lo >= den; else r = 2^64 - lo. */
 static int bern_frac64(rng_t *r, uint64_t num, uint64_t den)
 {
     if (num >= den)
         return 1;
-    uint64_t rem = num;
-    while (rem != 0) {
-        rem <<= 1; /* rem < den < 2^63: no overflow */
-        unsigned pbit = rem >= den;
-        if (pbit)
-            rem -= den;
-        unsigned ubit = rng_bit(r);
-        if (ubit != pbit)
-            return (int)pbit;
+    while (num != 0) {
+        uint64_t lo, hi = secagg_mul64(rng_u64(r), den, &lo);
+        if (num <= hi)
+            return 0;
+        if (num - hi >= 2 || lo == 0 || (uint64_t)0 - lo >= den)
+            return 1;
+        num = (uint64_t)0 - lo; /* 2^64 - lo < den */
         if (r->failed)
             return 0;
     }
     return 0;
 }
 
-static int bern_frac(rng_t *r, u128 num, u128 den)
+/* The same for num, den < 2^128: u*den and num*2^64 as three words. */
+static int bern_frac(rng_t *r, w128 num, w128 den)
 {
-    if (secagg_u128_fits64(den) && secagg_u128_lo(den) < ((uint64_t)1 << 63))
-        return bern_frac64(r, secagg_u128_lo(num), secagg_u128_lo(den));
-    if (!secagg_u128_lt(num, den))
+    if (!w_lt(num, den))
         return 1;
-    u128 rem = num;
-    while (!secagg_u128_is_zero(rem)) {
-        rem = secagg_u128_shl1(rem); /* rem < den < 2^127: no overflow */
-        unsigned pbit = !secagg_u128_lt(rem, den);
-        if (pbit)
-            rem = secagg_u128_sub(rem, den);
-        unsigned ubit = rng_bit(r);
-        if (ubit != pbit)
-            return (int)pbit;
+    if (den.hi == 0)
+        return bern_frac64(r, num.lo, den.lo);
+    while (!w_is_zero(num)) {
+        const uint64_t u = rng_u64(r);
+        uint64_t x0, q0;
+        const uint64_t p1 = secagg_mul64(u, den.lo, &x0);
+        const uint64_t q1 = secagg_mul64(u, den.hi, &q0);
+        const uint64_t x1 = q0 + p1;
+        const uint64_t x2 = q1 + (x1 < p1); /* u*den < 2^192: no carry out */
+        /* d = num*2^64 - u*den = (num.hi, num.lo, 0) - (x2, x1, x0), with borrows. */
+        const uint64_t d0 = (uint64_t)0 - x0;
+        const unsigned b0 = x0 != 0;
+        const uint64_t d1 = num.lo - x1 - b0;
+        const unsigned b1 = num.lo < x1 || (num.lo == x1 && b0);
+        const uint64_t d2 = num.hi - x2 - b1;
+        const unsigned b2 = num.hi < x2 || (num.hi == x2 && b1);
+        if (b2 || (d2 | d1 | d0) == 0)
+            return 0; /* num*2^64 <= u*den */
+        if (d2 != 0 || !w_lt(w_make(d1, d0), den))
+            return 1; /* num*2^64 - u*den >= den */
+        num = w_make(d1, d0);
         if (r->failed)
             return 0;
     }
-    return 0; /* the rest of the expansion is 0: U >= p with probability 1 */
+    return 0;
 }
 
-/* Bernoulli(exp(-num/den)) for 0 <= num <= den < 2^120 (CKS Algorithm 1, gamma <= 1):
- * K = first k >= 1 with Bernoulli(gamma / k) = 0; return [K odd]. K is capped at
- * 2^6, where gamma^64/64! < 2^-290: the cap is reached only after that many
- * successes, and then the call restarts (the law conditioned on the cap). */
-static int bern_exp_unit(rng_t *r, u128 num, u128 den)
+/* --- Bernoulli(exp(-gamma)) ---------------------------------------------------------- */
+
+/* Bernoulli(exp(-1)). CKS Algorithm 1 with gamma = 1 returns [K odd] for K the first
+ * k >= 1 with Bernoulli(1/k) = 0, so P(K > k) = 1/k!. The same law of K comes from one
+ * uniform U: K = min {k : U >= 1/k!}. With u the first 64 bits of U and
+ * T_k = floor(2^64/k!): U < 1/k! is certain if u < T_k ((u+1) k! <= 2^64), impossible if
+ * u > T_k, and for u = T_k it is U' < (2^64 mod k!)/k! in the remaining bits (k >= 3;
+ * for k = 2 the remainder is 0). The T_k decrease strictly, so c = #{k in 2..20 :
+ * u < T_k} gives K = c + 2, or one more after the ambiguous case; K > 20 (probability
+ * 1/20!) continues with fresh Bernoulli(1/k), k = 21, 22, ..., conditioned on
+ * K < TAIL_CAP like bern_exp_unit. */
+static int bern_exp1(rng_t *r)
 {
     for (;;) {
-        uint64_t k = 1;
-        while (k < TAIL_CAP && bern_frac(r, num, secagg_u128_mul64(den, k)))
+        const uint64_t u = rng_u64(r);
+        unsigned c = 0;
+        for (unsigned k = 2; k <= FACT_MAX; k++)
+            c += u < r->fact_thr[k];
+        unsigned k = c + 2;
+        if (k <= FACT_MAX && u == r->fact_thr[k] &&
+            bern_frac64(r, r->fact_rem[k], r->fact[k]))
+            k++; /* and u > T_{k+1}: stops there */
+        if (k <= FACT_MAX)
+            return (int)(k & 1);
+        while (k < TAIL_CAP && bern_frac64(r, 1, k))
             k++;
         if (k < TAIL_CAP || r->failed)
             return (int)(k & 1);
     }
 }
 
-/* Bernoulli(exp(-num/den)) for any num >= 0, 1 <= den < 2^120: floor(g) draws of
- * Bernoulli(exp(-1)), then one of exp(-(g - floor g)); stops at the first 0. */
-static int bern_exp(rng_t *r, u128 num, u128 den)
+/* Bernoulli(exp(-num/den)) for 0 <= num <= den, den * TAIL_CAP < 2^128 (CKS
+ * Algorithm 1): K = first k >= 1 with Bernoulli(gamma / k) = 0; return [K odd]. K is
+ * capped at 2^6, where gamma^64/64! < 2^-290: the cap is reached only after that
+ * many successes, and then the call restarts (the law conditioned on the cap). */
+static int bern_exp_unit(rng_t *r, w128 num, w128 den)
 {
-    const u128 one = secagg_u128_from64(1);
-    u128 frac;
-    const u128 whole = secagg_u128_divmod(num, den, &frac);
-    /* A whole part of 2^64 or more never finishes its loop either way: the keystream
-     * (2^41 bits) runs out first, and r->failed ends it. */
-    const int huge = !secagg_u128_fits64(whole);
-    for (uint64_t i = 0; huge || i < secagg_u128_lo(whole); i++) {
-        if (!bern_exp_unit(r, one, one))
-            return 0;
-        if (r->failed)
-            return 0;
+    if (w_is_zero(num))
+        return 1;
+    if (!w_lt(num, den))
+        return bern_exp1(r);
+    if (den.hi == 0 && den.lo < ((uint64_t)1 << 57)) { /* den * k < 2^63 */
+        for (;;) {
+            uint64_t k = 1;
+            while (k < TAIL_CAP && bern_frac64(r, num.lo, den.lo * k))
+                k++;
+            if (k < TAIL_CAP || r->failed)
+                return (int)(k & 1);
+        }
     }
-    return bern_exp_unit(r, frac, den);
+    for (;;) {
+        uint64_t k = 1;
+        while (k < TAIL_CAP && bern_frac(r, num, w_mulw(den, k)))
+            k++;
+        if (k < TAIL_CAP || r->failed)
+            return (int)(k & 1);
+    }
 }
 
-/* Discrete Laplace with integer scale t (CKS Algorithm 2, s = 1), conditioned on
- * |x| < TAIL_CAP * t: U uniform in [0, t) accepted with exp(-U/t), V ~ Geometric
- * with P(V >= v) = exp(-v) counted up to the cap, x = +-(U + t V), (-, 0) rejected. */
+/* Bernoulli(exp(-num/den)) for any num >= 0, 1 <= den < 2^120: Bernoulli(exp(-1))
+ * while the exponent is >= 1 (stopping at the first 0), then exp(-rest). The loop
+ * runs 1/(1 - 1/e) < 1.6 times on average, whatever num/den is. */
+static int bern_exp(rng_t *r, w128 num, w128 den)
+{
+    while (!w_lt(num, den)) {
+        if (!bern_exp1(r) || r->failed)
+            return 0;
+        num = w_sub(num, den);
+    }
+    return bern_exp_unit(r, num, den);
+}
+
+/* --- discrete Laplace and Gaussian ---------------------------------------------------- */
+
+/* Discrete Laplace with integer scale t <= 2^32 (CKS Algorithm 2, s = 1), conditioned on
+ * |x| < TAIL_CAP * t: U uniform in [0, t) accepted with exp(-U/t), V with
+ * P(V >= v) = exp(-v) counted up to the cap, x = +-(U + t V), (-, 0) rejected. */
 static int64_t dlaplace(rng_t *r, uint64_t t)
 {
     while (!r->failed) {
-        uint64_t u = rng_below(r, t);
-        if (!bern_exp_unit(r, secagg_u128_from64(u), secagg_u128_from64(t)))
+        const uint64_t u = rng_below(r, t);
+        if (!bern_exp_unit(r, w_from(u), w_from(t)))
             continue;
         uint64_t v = 0;
-        while (v < TAIL_CAP &&
-               bern_exp_unit(r, secagg_u128_from64(1), secagg_u128_from64(1)))
+        while (v < TAIL_CAP && bern_exp1(r) && !r->failed)
             v++;
         if (v == TAIL_CAP)
             continue;
-        uint64_t x = u + t * v; /* < 64 * 2^32 */
-        unsigned neg = rng_bit(r);
+        const uint64_t x = u + t * v; /* < 64 * 2^32 */
+        const unsigned neg = rng_bit(r);
         if (neg && x == 0)
             continue;
         return neg ? -(int64_t)x : (int64_t)x;
@@ -214,58 +321,165 @@ static uint64_t isqrt_frac(uint64_t num, uint64_t den)
 
 /* Discrete Gaussian with variance parameter s2 = a/b (CKS Algorithm 3): Y from the
  * discrete Laplace of scale t = floor(sigma) + 1, accepted with probability
- * exp(-(|Y| - s2/t)^2 / (2 s2)) = exp(-(|Y| t b - a)^2 / (2 a b t^2)).
+ * exp(-(|Y| - s2/t)^2 / (2 s2)) = exp(-(|Y| t b - a)^2 / (2 a b t^2)) (den precomputed).
  * Bounds: b <= 2^16, a <= 2^56, t <= 2^20 + 1, |Y| < 64 t, so |Y| t b < 2^62.1,
  * (|Y| t b - a)^2 < 2^125 and 2 a b t^2 < 2^116. */
-static int64_t dgauss(rng_t *r, uint64_t a, uint64_t b, uint64_t t)
+static int64_t dgauss(rng_t *r, uint64_t a, uint64_t b, uint64_t t, w128 den)
 {
-    const u128 den = secagg_u128_mul64(
-        secagg_u128_mul64(secagg_u128_mul64(secagg_u128_from64(2 * a), b), t), t);
     while (!r->failed) {
-        int64_t y = dlaplace(r, t);
-        uint64_t ay = y < 0 ? (uint64_t)(-y) : (uint64_t)y;
-        uint64_t lhs = ay * t * b; /* < 2^62.1: no overflow */
-        uint64_t diff = lhs >= a ? lhs - a : a - lhs;
-        if (bern_exp(r, secagg_u128_mul64(secagg_u128_from64(diff), diff), den))
+        const int64_t y = dlaplace(r, t);
+        const uint64_t ay = y < 0 ? (uint64_t)(-y) : (uint64_t)y;
+        const uint64_t lhs = ay * t * b; /* < 2^62.1: no overflow */
+        const uint64_t diff = lhs >= a ? lhs - a : a - lhs;
+        if (bern_exp(r, w_mul(diff, diff), den))
             return y;
     }
     return 0;
 }
 
+/* --- Poisson ------------------------------------------------------------------------- */
+
 /* One Poisson(g) piece, g = a/c <= 1/2 (c = den * pieces): K' = number of successes
  * of Bernoulli(g/1), Bernoulli(g/2), ... before the first failure has
  * P(K' = k) = g^k/k! (1 - g/(k+1)); accepting with (1 - g)/(1 - g/(k+1)) =
  * (c - a)(k+1) / ((k+1) c - a) leaves P(k) proportional to g^k/k!, i.e. Poisson(g).
- * Conditioned on K' < 64 (see noise.h). c <= 2^57, so (k+1) c < 2^63. */
+ * Conditioned on K' < 64 (see noise.h). Here c <= 2^32 * 32, so (k+1) c < 2^44. */
 static uint64_t poisson_piece(rng_t *r, uint64_t a, uint64_t c)
 {
     while (!r->failed) {
         uint64_t k = 0;
-        while (k < TAIL_CAP && bern_frac(r, secagg_u128_from64(a),
-                                         secagg_u128_mul64(secagg_u128_from64(c), k + 1)))
+        while (k < TAIL_CAP && bern_frac64(r, a, c * (k + 1)))
             k++;
         if (k == TAIL_CAP)
             continue;
-        const u128 kc = secagg_u128_mul64(secagg_u128_from64(c), k + 1);
-        if (bern_frac(r, secagg_u128_mul64(secagg_u128_from64(c - a), k + 1),
-                      secagg_u128_sub(kc, secagg_u128_from64(a))))
+        if (bern_frac64(r, (c - a) * (k + 1), c * (k + 1) - a))
             return k;
     }
     return 0;
 }
 
-/* Poisson(a/b) as the sum of L = ceil(2 a / b) independent Poisson(a / (b L)) pieces. */
-static int64_t poisson(rng_t *r, uint64_t a, uint64_t b)
+/* Per-call constants of the Poisson(mu) rejection sampler, mu = a/b >= POISSON_REJECT_MIN
+ * (derivation in noise.h): mode m = floor(mu), proposal ratio rho = (n-1)/n with
+ * n = 2^s, J = max {j : b j (n-1) <= a n}, I = min {j >= 1 : j n b >= a (n-1)}. */
+typedef struct {
+    uint64_t a, b, m, n, I, J;
+    unsigned s;
+} poisson_t;
+
+static void poisson_setup(poisson_t *p, uint64_t a, uint64_t b)
+{
+    p->a = a;
+    p->b = b;
+    p->m = a / b;
+    /* n = 2^s near sqrt(2 mu), where the acceptance rate ~ sqrt(pi/2) c exp(-c^2),
+     * c = sqrt(mu)/n, peaks (at c = 1/sqrt 2: 0.54); any n >= 2 is exact. */
+    p->s = 1;
+    while (((uint64_t)1 << (2 * p->s + 2)) <= 3 * p->m)
+        p->s++;
+    p->n = (uint64_t)1 << p->s; /* m <= 2^24: s <= 13 */
+    /* J >= m since mu n/(n-1) >= mu; J - m <= mu/(n-1) + 1, a short walk. */
+    const w128 an = w_mul(a, p->n), an1 = w_mul(a, p->n - 1);
+    uint64_t j = p->m;
+    while (!w_lt(an, w_mul(b * (j + 1), p->n - 1))) /* b (j+1) < 2^58 */
+        j++;
+    p->J = j;
+    /* I <= m + 1 since mu (n-1)/n <= ceil(mu); m - I < mu/n + 1. */
+    j = p->m + 1;
+    while (j > 1 && !w_lt(w_mul(b * (j - 1), p->n), an1))
+        j--;
+    p->I = j;
+}
+
+/* Bernoulli(R(k)) for k >= m: R(k) = prod_{j=k+1..J} b j (n-1) / (a n) if k <= J, else
+ * prod_{j=J+1..k} a n / (b j (n-1)); every factor <= 1. Factors are evaluated one by
+ * one and the first 0 decides. Products: a n < 2^77, b j (n-1) < 2^32 * 2^63 * 2^13. */
+static int poisson_right(rng_t *r, const poisson_t *p, uint64_t k)
+{
+    const w128 an = w_mul(p->a, p->n);
+    if (k <= p->J) {
+        for (uint64_t j = k + 1; j <= p->J; j++)
+            if (!bern_frac(r, w_mulw(w_mul(p->b, j), p->n - 1), an))
+                return 0;
+    } else {
+        for (uint64_t j = p->J + 1; j <= k && !r->failed; j++)
+            if (!bern_frac(r, an, w_mulw(w_mul(p->b, j), p->n - 1)))
+                return 0;
+    }
+    return 1;
+}
+
+/* Bernoulli(L(k)) for 0 <= k <= m: L(k) = prod_{j=I..k} a (n-1) / (j n b) if k >= I - 1,
+ * else prod_{j=k+1..I-1} j n b / (a (n-1)); every factor <= 1. */
+static int poisson_left(rng_t *r, const poisson_t *p, uint64_t k)
+{
+    const w128 an1 = w_mul(p->a, p->n - 1);
+    if (k + 1 >= p->I) {
+        for (uint64_t j = p->I; j <= k; j++)
+            if (!bern_frac(r, an1, w_mulw(w_mul(p->b, j), p->n)))
+                return 0;
+    } else {
+        for (uint64_t j = k + 1; j < p->I; j++)
+            if (!bern_frac(r, w_mulw(w_mul(p->b, j), p->n), an1))
+                return 0;
+    }
+    return 1;
+}
+
+/* Geometric: P(D = d) = (1 - 2^-s)^d 2^-s, d >= 0: the number of s-bit groups of the
+ * keystream before the first all-zero group (64 mod s bits of each word are skipped,
+ * whatever their value). Ends on a zero word. */
+static uint64_t geometric_pow2(rng_t *r, unsigned s)
+{
+    const uint64_t mask = ((uint64_t)1 << s) - 1;
+    const unsigned per_word = 64 / s;
+    uint64_t d = 0;
+    for (;;) {
+        uint64_t w = rng_u64(r);
+        for (unsigned i = 0; i < per_word; i++, w >>= s) {
+            if ((w & mask) == 0)
+                return d;
+            d++;
+        }
+    }
+}
+
+/* Poisson(mu), mu = a/b >= POISSON_REJECT_MIN: k = m +- D from the two-sided geometric
+ * proposal with ratio rho, accepted with R(max(k, m)) L(min(k, m)) (noise.h). */
+static int64_t poisson_reject(rng_t *r, const poisson_t *p)
+{
+    while (!r->failed) {
+        const unsigned neg = rng_bit(r);
+        const uint64_t d = geometric_pow2(r, p->s);
+        if (neg && (d == 0 || d > p->m))
+            continue; /* 0 counted once; below 0 the target is 0 */
+        const uint64_t k = neg ? p->m - d : p->m + d;
+        if (neg ? poisson_left(r, p, k) && poisson_right(r, p, p->m)
+                : poisson_right(r, p, k) && poisson_left(r, p, p->m))
+            return (int64_t)k;
+    }
+    return 0;
+}
+
+/* Poisson(a/b) for a/b < POISSON_REJECT_MIN: the sum of L = ceil(2 a / b) independent
+ * Poisson(a / (b L)) pieces (L <= 32). */
+static int64_t poisson_small(rng_t *r, uint64_t a, uint64_t b)
 {
     if (a == 0)
         return 0;
-    uint64_t pieces = (2 * a + b - 1) / b; /* a <= 2^56: no overflow */
-    uint64_t c = b * pieces;
+    const uint64_t pieces = (2 * a + b - 1) / b; /* a < 16 b <= 2^36: no overflow */
+    const uint64_t c = b * pieces;
     int64_t total = 0;
     for (uint64_t i = 0; i < pieces && !r->failed; i++)
         total += (int64_t)poisson_piece(r, a, c);
     return total;
 }
+
+static int64_t poisson(rng_t *r, const poisson_t *p)
+{
+    return p->m >= POISSON_REJECT_MIN ? poisson_reject(r, p) : poisson_small(r, p->a, p->b);
+}
+
+/* --- the API ------------------------------------------------------------------------- */
 
 uint64_t secagg_noise_dgauss_max_den(void) { return DG_MAX_DEN; }
 uint64_t secagg_noise_dgauss_max_variance(void) { return (uint64_t)1 << DG_MAX_VAR_LOG2; }
@@ -285,7 +499,7 @@ int secagg_noise_bernoulli_exp(uint8_t *out, size_t m, uint64_t num, uint64_t de
     rng_t r;
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++)
-        out[i] = (uint8_t)bern_exp(&r, secagg_u128_from64(num), secagg_u128_from64(den));
+        out[i] = (uint8_t)bern_exp(&r, w_from(num), w_from(den));
     return r.failed ? -1 : 0;
 }
 
@@ -315,11 +529,12 @@ int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
         return 0;
     if (out == NULL || seed == NULL)
         return -1;
-    uint64_t t = isqrt_frac(num, den) + 1;
+    const uint64_t t = isqrt_frac(num, den) + 1;
+    const w128 dg_den = w_mulw(w_mulw(w_mul(2 * num, den), t), t); /* < 2^116 */
     rng_t r;
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++)
-        out[i] = dgauss(&r, num, den, t);
+        out[i] = dgauss(&r, num, den, t, dg_den);
     return r.failed ? -1 : 0;
 }
 
@@ -340,10 +555,12 @@ int secagg_noise_poisson(int64_t *out, size_t m, uint64_t num, uint64_t den,
         return 0;
     if (out == NULL || seed == NULL)
         return -1;
+    poisson_t p;
+    poisson_setup(&p, num, den);
     rng_t r;
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++)
-        out[i] = poisson(&r, num, den);
+        out[i] = poisson(&r, &p);
     return r.failed ? -1 : 0;
 }
 
@@ -356,11 +573,13 @@ int secagg_noise_skellam(int64_t *out, size_t m, uint64_t num, uint64_t den,
         return 0;
     if (out == NULL || seed == NULL)
         return -1;
+    poisson_t p;
+    poisson_setup(&p, num, den);
     rng_t r;
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++) {
-        int64_t p = poisson(&r, num, den);
-        out[i] = p - poisson(&r, num, den);
+        const int64_t x = poisson(&r, &p);
+        out[i] = x - poisson(&r, &p);
     }
     return r.failed ? -1 : 0;
 }
