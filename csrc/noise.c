@@ -18,6 +18,14 @@
 #define TAIL_CAP 64                      /* truncation point, see noise.h */
 #define FACT_MAX 20                      /* 20! < 2^64 < 21! */
 #define POISSON_REJECT_MIN 16            /* mu >= this: the O(sqrt mu) rejection sampler */
+#define DG_BATCH 256                     /* candidates per batch of the discrete Gaussian */
+
+/* A branch that is rarely taken (probability below ~5%), for the compiler's layout only. */
+#if defined(__GNUC__) || defined(__clang__)
+#define RARE(x) __builtin_expect(!!(x), 0)
+#else
+#define RARE(x) (x)
+#endif
 
 /* --- 128-bit values as two words ----------------------------------------------- */
 
@@ -207,6 +215,42 @@ static int bern_frac(rng_t *r, w128 num, w128 den)
     return 0;
 }
 
+/* bern_frac64 with its first step written without a data-dependent branch: the
+ * outcome is a value (num > hi), and only the rare undecided case (num = hi + 1 and
+ * 2^64 - lo < den, probability < den/2^64) branches to the exact continuation. Valid
+ * for any num >= 0, den >= 1 (for num >= den the undecided case cannot occur, as
+ * 2^64 - lo = (2^64 - u) den there). */
+static inline unsigned bern64_step(rng_t *r, uint64_t num, uint64_t den)
+{
+    uint64_t lo, hi = secagg_mul64(rng_u64(r), den, &lo);
+    if (RARE(num == hi + 1 && lo != 0 && (uint64_t)0 - lo < den))
+        return (unsigned)bern_frac64(r, (uint64_t)0 - lo, den);
+    return num > hi;
+}
+
+/* The same for 128-bit num, den (den >= 2^64), falling back to bern_frac's loop. */
+static inline unsigned bern128_step(rng_t *r, w128 num, w128 den)
+{
+    const uint64_t u = rng_u64(r);
+    uint64_t x0, q0;
+    const uint64_t p1 = secagg_mul64(u, den.lo, &x0);
+    const uint64_t q1 = secagg_mul64(u, den.hi, &q0);
+    const uint64_t x1 = q0 + p1;
+    const uint64_t x2 = q1 + (x1 < p1);
+    /* num*2^64 - u*den as in bern_frac; decided yes iff the difference is >= den. */
+    const uint64_t d0 = (uint64_t)0 - x0;
+    const unsigned b0 = x0 != 0;
+    const uint64_t d1 = num.lo - x1 - b0;
+    const unsigned b1 = num.lo < x1 || (num.lo == x1 && b0);
+    const uint64_t d2 = num.hi - x2 - b1;
+    const unsigned b2 = num.hi < x2 || (num.hi == x2 && b1);
+    const unsigned positive = !b2 && (d2 | d1 | d0) != 0;
+    const unsigned yes = positive && (d2 != 0 || !w_lt(w_make(d1, d0), den));
+    if (RARE(positive && !yes))
+        return (unsigned)bern_frac(r, w_make(d1, d0), den);
+    return yes;
+}
+
 /* --- Bernoulli(exp(-gamma)) ---------------------------------------------------------- */
 
 /* Bernoulli(exp(-1)). CKS Algorithm 1 with gamma = 1 returns [K odd] for K the first
@@ -218,10 +262,11 @@ static int bern_frac(rng_t *r, w128 num, w128 den)
  * u < T_k} gives K = c + 2, or one more after the ambiguous case; K > 20 (probability
  * 1/20!) continues with fresh Bernoulli(1/k), k = 21, 22, ..., conditioned on
  * K < TAIL_CAP like bern_exp_unit. */
-static int bern_exp1(rng_t *r)
+static int bern_exp1_given(rng_t *r, uint64_t u);
+
+static int bern_exp1_given(rng_t *r, uint64_t u)
 {
     for (;;) {
-        const uint64_t u = rng_u64(r);
         unsigned c = 0;
         for (unsigned k = 2; k <= FACT_MAX; k++)
             c += u < r->fact_thr[k];
@@ -235,7 +280,22 @@ static int bern_exp1(rng_t *r)
             k++;
         if (k < TAIL_CAP || r->failed)
             return (int)(k & 1);
+        u = rng_u64(r); /* K reached the cap: restart */
     }
+}
+
+/* The common case of bern_exp1 without a data-dependent branch: only K > 8
+ * (probability 1/8!) or u = T_k leave for the full version, from the same u. */
+static inline unsigned bern_exp1(rng_t *r)
+{
+    const uint64_t u = rng_u64(r);
+    unsigned c = 0;
+    for (unsigned k = 2; k <= 8; k++)
+        c += u < r->fact_thr[k];
+    const unsigned k = c + 2;
+    if (RARE(k > 8 || u == r->fact_thr[k]))
+        return (unsigned)bern_exp1_given(r, u);
+    return k & 1;
 }
 
 /* Bernoulli(exp(-num/den)) for 0 <= num <= den, den * TAIL_CAP < 2^128 (CKS
@@ -281,27 +341,81 @@ static int bern_exp(rng_t *r, w128 num, w128 den)
 
 /* --- discrete Laplace and Gaussian ---------------------------------------------------- */
 
-/* Discrete Laplace with integer scale t <= 2^32 (CKS Algorithm 2, s = 1), conditioned on
- * |x| < TAIL_CAP * t: U uniform in [0, t) accepted with exp(-U/t), V with
- * P(V >= v) = exp(-v) counted up to the cap, x = +-(U + t V), (-, 0) rejected. */
-static int64_t dlaplace(rng_t *r, uint64_t t)
+/* bern_exp_unit for gamma = num/den < 1, den < 2^57, with the first three steps of the
+ * chain drawn unconditionally (words past the first failure are drawn and ignored, which
+ * leaves the law of K alone) so that the common case has no data-dependent branch; K > 3
+ * (probability gamma^3/6) continues the chain, and reaching the cap restarts it. */
+static inline unsigned bexp_unit64_step(rng_t *r, uint64_t num, uint64_t den)
 {
-    while (!r->failed) {
-        const uint64_t u = rng_below(r, t);
-        if (!bern_exp_unit(r, w_from(u), w_from(t)))
-            continue;
-        uint64_t v = 0;
+    const unsigned s1 = bern64_step(r, num, den);
+    const unsigned s2 = bern64_step(r, num, 2 * den);
+    const unsigned s3 = bern64_step(r, num, 3 * den);
+    const unsigned more = s1 & s2 & s3;
+    uint64_t k = 1 + s1 + (s1 & s2) + more;
+    if (RARE(more)) {
+        while (k < TAIL_CAP && bern_frac64(r, num, den * k))
+            k++;
+        if (k == TAIL_CAP && !r->failed)
+            return (unsigned)bern_exp_unit(r, w_from(num), w_from(den));
+    }
+    return (unsigned)(k & 1);
+}
+
+/* The same for den >= 2^57, den < 2^120 (128-bit steps). */
+static inline unsigned bexp_unit128_step(rng_t *r, w128 num, w128 den)
+{
+    const unsigned s1 = bern128_step(r, num, den);
+    const unsigned s2 = bern128_step(r, num, w_mulw(den, 2));
+    const unsigned s3 = bern128_step(r, num, w_mulw(den, 3));
+    const unsigned more = s1 & s2 & s3;
+    uint64_t k = 1 + s1 + (s1 & s2) + more;
+    if (RARE(more)) {
+        while (k < TAIL_CAP && bern_frac(r, num, w_mulw(den, k)))
+            k++;
+        if (k == TAIL_CAP && !r->failed)
+            return (unsigned)bern_exp_unit(r, num, den);
+    }
+    return (unsigned)(k & 1);
+}
+
+/* V with P(V >= v) = exp(-v), counted up to TAIL_CAP (returned for the capped case):
+ * three Bernoulli(exp(-1)) drawn unconditionally, more only after three successes. */
+static inline uint64_t geometric_e1(rng_t *r)
+{
+    const unsigned b1 = bern_exp1(r), b2 = bern_exp1(r), b3 = bern_exp1(r);
+    const unsigned more = b1 & b2 & b3;
+    uint64_t v = b1 + (b1 & b2) + more;
+    if (RARE(more))
         while (v < TAIL_CAP && bern_exp1(r) && !r->failed)
             v++;
-        if (v == TAIL_CAP)
-            continue;
-        const uint64_t x = u + t * v; /* < 64 * 2^32 */
-        const unsigned neg = rng_bit(r);
-        if (neg && x == 0)
-            continue;
-        return neg ? -(int64_t)x : (int64_t)x;
+    return v;
+}
+
+/* Discrete Laplace with integer scale t <= 2^32 (CKS Algorithm 2, s = 1), conditioned on
+ * |x| < TAIL_CAP * t: U uniform in [0, t) accepted with exp(-U/t), V with
+ * P(V >= v) = exp(-v) counted up to the cap, x = +-(U + t V), (-, 0) rejected.
+ * Batched: first up to n accepted U, then one V and sign for each; the i-th accepted
+ * U pairs with the i-th V, all independent, so the kept x are i.i.d. as in the
+ * one-at-a-time loop. Rejections are counted, not branched on. Writes up to n values
+ * (n <= DG_BATCH) to y and returns how many. */
+static size_t dlaplace_batch(rng_t *r, uint64_t t, int64_t *y, size_t n)
+{
+    uint64_t us[DG_BATCH];
+    size_t nu = 0;
+    while (nu < n && !r->failed) {
+        const uint64_t u = rng_below(r, t);
+        us[nu] = u;
+        nu += bexp_unit64_step(r, u, t); /* t < 2^57 */
     }
-    return 0;
+    size_t ny = 0;
+    for (size_t i = 0; i < nu; i++) {
+        const uint64_t v = geometric_e1(r);
+        const uint64_t neg = rng_bit(r);
+        const uint64_t x = us[i] + t * v; /* <= 2^32 * 65 */
+        y[ny] = (int64_t)((x ^ ((uint64_t)0 - neg)) + neg); /* two's complement -x if neg */
+        ny += (v < TAIL_CAP) & !(neg & (x == 0));
+    }
+    return ny;
 }
 
 /* floor(sqrt(num/den)) for num/den <= 2^40, den <= 2^16: the largest s with
@@ -319,22 +433,23 @@ static uint64_t isqrt_frac(uint64_t num, uint64_t den)
     return lo;
 }
 
-/* Discrete Gaussian with variance parameter s2 = a/b (CKS Algorithm 3): Y from the
- * discrete Laplace of scale t = floor(sigma) + 1, accepted with probability
- * exp(-(|Y| - s2/t)^2 / (2 s2)) = exp(-(|Y| t b - a)^2 / (2 a b t^2)) (den precomputed).
- * Bounds: b <= 2^16, a <= 2^56, t <= 2^20 + 1, |Y| < 64 t, so |Y| t b < 2^62.1,
- * (|Y| t b - a)^2 < 2^125 and 2 a b t^2 < 2^116. */
-static int64_t dgauss(rng_t *r, uint64_t a, uint64_t b, uint64_t t, w128 den)
+/* The discrete Gaussian's acceptance test for a candidate y (CKS Algorithm 3, variance
+ * parameter s2 = a/b, t = floor(sigma) + 1): Bernoulli(exp(-(|y| - s2/t)^2 / (2 s2))) =
+ * Bernoulli(exp(-(|y| t b - a)^2 / den)), den = 2 a b t^2 precomputed.
+ * Bounds: b <= 2^16, a <= 2^56, t <= 2^20 + 1, |y| < 64 t, so |y| t b < 2^62.1,
+ * (|y| t b - a)^2 < 2^125 and den < 2^116. Exponents >= 1 (whole part) go to bern_exp. */
+static inline unsigned dgauss_accept(rng_t *r, int64_t y, uint64_t a, uint64_t b, uint64_t t,
+                                     w128 den)
 {
-    while (!r->failed) {
-        const int64_t y = dlaplace(r, t);
-        const uint64_t ay = y < 0 ? (uint64_t)(-y) : (uint64_t)y;
-        const uint64_t lhs = ay * t * b; /* < 2^62.1: no overflow */
-        const uint64_t diff = lhs >= a ? lhs - a : a - lhs;
-        if (bern_exp(r, w_mul(diff, diff), den))
-            return y;
-    }
-    return 0;
+    const uint64_t ay = y < 0 ? (uint64_t)0 - (uint64_t)y : (uint64_t)y;
+    const uint64_t lhs = ay * t * b; /* < 2^62.1: no overflow */
+    const uint64_t diff = lhs >= a ? lhs - a : a - lhs;
+    const w128 num = w_mul(diff, diff);
+    if (RARE(!w_lt(num, den)))
+        return (unsigned)bern_exp(r, num, den);
+    if (den.hi == 0 && den.lo < ((uint64_t)1 << 57))
+        return bexp_unit64_step(r, num.lo, den.lo);
+    return bexp_unit128_step(r, num, den);
 }
 
 /* --- Poisson ------------------------------------------------------------------------- */
@@ -513,8 +628,10 @@ int secagg_noise_dlaplace(int64_t *out, size_t m, uint64_t t, const uint8_t *see
         return -1;
     rng_t r;
     rng_init(&r, seed);
-    for (size_t i = 0; i < m; i++)
-        out[i] = dlaplace(&r, t);
+    for (size_t i = 0; i < m && !r.failed;) {
+        const size_t want = m - i < DG_BATCH ? m - i : DG_BATCH;
+        i += dlaplace_batch(&r, t, out + i, want);
+    }
     return r.failed ? -1 : 0;
 }
 
@@ -533,8 +650,17 @@ int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
     const w128 dg_den = w_mulw(w_mulw(w_mul(2 * num, den), t), t); /* < 2^116 */
     rng_t r;
     rng_init(&r, seed);
-    for (size_t i = 0; i < m; i++)
-        out[i] = dgauss(&r, num, den, t, dg_den);
+    /* Batches of discrete Laplace candidates, each kept if accepted, in order, until m
+     * are kept (accepted candidates past the m-th are dropped, by position). */
+    size_t i = 0;
+    while (i < m && !r.failed) {
+        int64_t y[DG_BATCH];
+        const size_t ny = dlaplace_batch(&r, t, y, DG_BATCH);
+        for (size_t j = 0; j < ny && i < m; j++) {
+            out[i] = y[j];
+            i += dgauss_accept(&r, y[j], num, den, t, dg_den);
+        }
+    }
     return r.failed ? -1 : 0;
 }
 
