@@ -9,14 +9,14 @@
 #include "secagg.h"
 #include "wide.h"
 
-#define BUF_WORDS 256                    /* keystream refill: 32 blocks = 2 KiB */
+#define BUF_HALVES 2048                  /* keystream refill: 128 blocks = 8 KiB */
 #define MAX_BLOCKS ((uint64_t)1 << 32)   /* one key's 32-bit block counter */
 #define DG_MAX_DEN ((uint64_t)1 << 16)
 #define DG_MAX_VAR_LOG2 40
 #define SK_MAX_DEN ((uint64_t)1 << 32)
 #define SK_MAX_MU ((uint64_t)1 << 24)
 #define TAIL_CAP 64                      /* truncation point, see noise.h */
-#define FACT_MAX 20                      /* 20! < 2^64 < 21! */
+#define FACT_MAX 12                      /* 12! < 2^32 < 13! */
 #define POISSON_REJECT_MIN 16            /* mu >= this: the O(sqrt mu) rejection sampler */
 #define DG_BATCH 256                     /* candidates per batch of the discrete Gaussian */
 
@@ -62,51 +62,52 @@ static inline w128 w_sub(w128 a, w128 b) /* a >= b */
 
 /* --- the random source ------------------------------------------------------------ */
 
-/* A ChaCha20 keystream read as little-endian 64-bit words, plus a cache of single
- * bits, and the constants of bern_exp1 (computed per call: no global state). */
+/* A ChaCha20 keystream read as little-endian 32-bit words (a 64-bit word is two of
+ * them, low first, so it is the little-endian 64-bit word of the same 8 bytes), plus a
+ * cache of single bits and the constants of bern_exp1 (per call: no global state). */
 typedef struct {
     const uint8_t *key;
     uint64_t next_block; /* first block not yet in buf */
-    size_t pos;          /* next unread word of buf */
+    size_t pos;          /* next unread 32-bit word of buf */
     uint64_t bits;       /* unread single bits, least significant first */
     unsigned nbits;
     int failed;          /* the keystream ran out (or refused); output is void */
-    /* fact_thr[k] = floor(2^64 / k!), fact_rem[k] = 2^64 mod k!, 2 <= k <= 20. */
-    uint64_t fact[FACT_MAX + 1], fact_thr[FACT_MAX + 2], fact_rem[FACT_MAX + 1];
-    uint64_t buf[BUF_WORDS];
+    /* fact_thr[k] = floor(2^32 / k!), fact_rem[k] = 2^32 mod k!, 2 <= k <= 12. */
+    uint32_t fact[FACT_MAX + 1], fact_thr[FACT_MAX + 2], fact_rem[FACT_MAX + 1];
+    uint32_t buf[BUF_HALVES];
 } rng_t;
 
 static void rng_init(rng_t *r, const uint8_t *key)
 {
     r->key = key;
     r->next_block = 0;
-    r->pos = BUF_WORDS;
+    r->pos = BUF_HALVES;
     r->bits = 0;
     r->nbits = 0;
     r->failed = 0;
     r->fact[0] = r->fact[1] = 1;
     for (unsigned k = 2; k <= FACT_MAX; k++)
-        r->fact[k] = r->fact[k - 1] * k; /* 20! < 2^62 */
-    r->fact_thr[0] = r->fact_thr[1] = UINT64_MAX; /* not used */
+        r->fact[k] = r->fact[k - 1] * k; /* 12! < 2^32 */
+    r->fact_thr[0] = r->fact_thr[1] = UINT32_MAX; /* not used */
     r->fact_rem[0] = r->fact_rem[1] = 0;
-    r->fact_thr[2] = (uint64_t)1 << 63; /* 2^64 / 2, exact */
+    r->fact_thr[2] = (uint32_t)1 << 31; /* 2^32 / 2, exact */
     r->fact_rem[2] = 0;
     for (unsigned k = 3; k <= FACT_MAX; k++) {
-        /* 3 divides k!, so k! does not divide 2^64 and floor(2^64 / k!) =
-         * floor((2^64 - 1) / k!); the remainder is 2^64 - thr * k! (mod 2^64). */
-        r->fact_thr[k] = UINT64_MAX / r->fact[k];
-        r->fact_rem[k] = (uint64_t)0 - r->fact_thr[k] * r->fact[k];
+        /* 3 divides k!, so k! does not divide 2^32 and floor(2^32 / k!) =
+         * floor((2^32 - 1) / k!); the remainder is 2^32 - thr * k! (mod 2^32). */
+        r->fact_thr[k] = UINT32_MAX / r->fact[k];
+        r->fact_rem[k] = (uint32_t)0 - r->fact_thr[k] * r->fact[k];
     }
-    r->fact_thr[FACT_MAX + 1] = 0; /* sentinel: 21! > 2^64 */
+    r->fact_thr[FACT_MAX + 1] = 0; /* sentinel: 13! > 2^32 */
 }
 
 static void rng_refill(rng_t *r)
 {
     static const uint8_t zero_nonce[12] = {0};
-    uint8_t bytes[8 * BUF_WORDS];
-    const uint64_t blocks = sizeof bytes / 64;
+    uint8_t *bytes = (uint8_t *)r->buf;
+    const uint64_t blocks = sizeof r->buf / 64;
     if (r->failed || r->next_block + blocks > MAX_BLOCKS ||
-        secagg_chacha20_keystream(bytes, sizeof bytes, r->key, zero_nonce,
+        secagg_chacha20_keystream(bytes, sizeof r->buf, r->key, zero_nonce,
                                   (uint32_t)r->next_block) != 0) {
         /* Out of keystream: mark the call failed and feed zero words. Every loop
          * below either ends on a zero word or tests r->failed. */
@@ -114,22 +115,32 @@ static void rng_refill(rng_t *r)
         memset(r->buf, 0, sizeof r->buf);
     } else {
         r->next_block += blocks;
-        for (size_t i = 0; i < BUF_WORDS; i++) {
-            const uint8_t *p = bytes + 8 * i;
-            r->buf[i] = (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
-                        ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) |
-                        ((uint64_t)p[5] << 40) | ((uint64_t)p[6] << 48) |
-                        ((uint64_t)p[7] << 56);
+        for (size_t i = 0; i < BUF_HALVES; i++) { /* in place; a no-op on little-endian */
+            uint8_t p[4];
+            memcpy(p, bytes + 4 * i, 4);
+            r->buf[i] = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+                        ((uint32_t)p[3] << 24);
         }
     }
     r->pos = 0;
 }
 
-static inline uint64_t rng_u64(rng_t *r)
+static inline uint32_t rng_u32(rng_t *r)
 {
-    if (r->pos == BUF_WORDS)
+    if (r->pos == BUF_HALVES)
         rng_refill(r);
     return r->buf[r->pos++];
+}
+
+/* Two fresh 32-bit words; a single one left at the end of buf is skipped (which
+ * depends only on how many were read, never on their values). */
+static inline uint64_t rng_u64(rng_t *r)
+{
+    if (r->pos + 2 > BUF_HALVES)
+        rng_refill(r);
+    const uint64_t w = (uint64_t)r->buf[r->pos] | ((uint64_t)r->buf[r->pos + 1] << 32);
+    r->pos += 2;
+    return w;
 }
 
 static inline unsigned rng_bit(rng_t *r)
@@ -155,6 +166,19 @@ static uint64_t rng_below(rng_t *r, uint64_t n)
             hi = secagg_mul64(rng_u64(r), n, &lo);
     }
     return hi;
+}
+
+/* The same with 32-bit words for 1 <= n <= 2^31 (2^32 mod n computed only in the rare
+ * case lo < n). */
+static inline uint32_t rng_below32(rng_t *r, uint32_t n)
+{
+    uint64_t x = (uint64_t)rng_u32(r) * n;
+    if (RARE((uint32_t)x < n)) {
+        const uint32_t threshold = ((uint32_t)0 - n) % n; /* 2^32 mod n */
+        while ((uint32_t)x < threshold && !r->failed)
+            x = (uint64_t)rng_u32(r) * n;
+    }
+    return (uint32_t)(x >> 32);
 }
 
 /* --- Bernoulli of a rational --------------------------------------------------------- */
@@ -228,6 +252,17 @@ static inline unsigned bern64_step(rng_t *r, uint64_t num, uint64_t den)
     return num > hi;
 }
 
+/* The same reading 32 bits, for den < 2^32: u*den = hi*2^32 + lo, and the undecided
+ * case (num = hi + 1, 2^32 - lo < den) continues exactly with bern_frac64. */
+static inline unsigned bern32_step(rng_t *r, uint32_t num, uint32_t den)
+{
+    const uint64_t x = (uint64_t)rng_u32(r) * den;
+    const uint32_t hi = (uint32_t)(x >> 32), lo = (uint32_t)x;
+    if (RARE(num == hi + 1 && lo != 0 && (uint32_t)0 - lo < den))
+        return (unsigned)bern_frac64(r, (uint32_t)0 - lo, den);
+    return num > hi;
+}
+
 /* The same for 128-bit num, den (den >= 2^64), falling back to bern_frac's loop. */
 static inline unsigned bern128_step(rng_t *r, w128 num, w128 den)
 {
@@ -255,16 +290,14 @@ static inline unsigned bern128_step(rng_t *r, w128 num, w128 den)
 
 /* Bernoulli(exp(-1)). CKS Algorithm 1 with gamma = 1 returns [K odd] for K the first
  * k >= 1 with Bernoulli(1/k) = 0, so P(K > k) = 1/k!. The same law of K comes from one
- * uniform U: K = min {k : U >= 1/k!}. With u the first 64 bits of U and
- * T_k = floor(2^64/k!): U < 1/k! is certain if u < T_k ((u+1) k! <= 2^64), impossible if
- * u > T_k, and for u = T_k it is U' < (2^64 mod k!)/k! in the remaining bits (k >= 3;
- * for k = 2 the remainder is 0). The T_k decrease strictly, so c = #{k in 2..20 :
- * u < T_k} gives K = c + 2, or one more after the ambiguous case; K > 20 (probability
- * 1/20!) continues with fresh Bernoulli(1/k), k = 21, 22, ..., conditioned on
+ * uniform U: K = min {k : U >= 1/k!}. With u the first 32 bits of U and
+ * T_k = floor(2^32/k!): U < 1/k! is certain if u < T_k ((u+1) k! <= 2^32), impossible if
+ * u > T_k, and for u = T_k it is U' < (2^32 mod k!)/k! in the remaining bits (k >= 3;
+ * for k = 2 the remainder is 0). The T_k decrease strictly, so c = #{k in 2..12 :
+ * u < T_k} gives K = c + 2, or one more after the undecided case; K > 12 (probability
+ * 1/12!) continues with fresh Bernoulli(1/k), k = 13, 14, ..., conditioned on
  * K < TAIL_CAP like bern_exp_unit. */
-static int bern_exp1_given(rng_t *r, uint64_t u);
-
-static int bern_exp1_given(rng_t *r, uint64_t u)
+static int bern_exp1_given(rng_t *r, uint32_t u)
 {
     for (;;) {
         unsigned c = 0;
@@ -280,7 +313,7 @@ static int bern_exp1_given(rng_t *r, uint64_t u)
             k++;
         if (k < TAIL_CAP || r->failed)
             return (int)(k & 1);
-        u = rng_u64(r); /* K reached the cap: restart */
+        u = rng_u32(r); /* K reached the cap: restart */
     }
 }
 
@@ -288,7 +321,7 @@ static int bern_exp1_given(rng_t *r, uint64_t u)
  * (probability 1/8!) or u = T_k leave for the full version, from the same u. */
 static inline unsigned bern_exp1(rng_t *r)
 {
-    const uint64_t u = rng_u64(r);
+    const uint32_t u = rng_u32(r);
     unsigned c = 0;
     for (unsigned k = 2; k <= 8; k++)
         c += u < r->fact_thr[k];
@@ -361,6 +394,23 @@ static inline unsigned bexp_unit64_step(rng_t *r, uint64_t num, uint64_t den)
     return (unsigned)(k & 1);
 }
 
+/* The same with 32-bit steps, for num < den < 2^30 (so 3 den < 2^32). */
+static inline unsigned bexp_unit32_step(rng_t *r, uint32_t num, uint32_t den)
+{
+    const unsigned s1 = bern32_step(r, num, den);
+    const unsigned s2 = bern32_step(r, num, 2 * den);
+    const unsigned s3 = bern32_step(r, num, 3 * den);
+    const unsigned more = s1 & s2 & s3;
+    uint64_t k = 1 + s1 + (s1 & s2) + more;
+    if (RARE(more)) {
+        while (k < TAIL_CAP && bern_frac64(r, num, (uint64_t)den * k))
+            k++;
+        if (k == TAIL_CAP && !r->failed)
+            return (unsigned)bern_exp_unit(r, w_from(num), w_from(den));
+    }
+    return (unsigned)(k & 1);
+}
+
 /* The same for den >= 2^57, den < 2^120 (128-bit steps). */
 static inline unsigned bexp_unit128_step(rng_t *r, w128 num, w128 den)
 {
@@ -402,10 +452,18 @@ static size_t dlaplace_batch(rng_t *r, uint64_t t, int64_t *y, size_t n)
 {
     uint64_t us[DG_BATCH];
     size_t nu = 0;
-    while (nu < n && !r->failed) {
-        const uint64_t u = rng_below(r, t);
-        us[nu] = u;
-        nu += bexp_unit64_step(r, u, t); /* t < 2^57 */
+    if (t < ((uint64_t)1 << 30)) {
+        while (nu < n && !r->failed) {
+            const uint32_t u = t == 1 ? 0 : rng_below32(r, (uint32_t)t);
+            us[nu] = u;
+            nu += u == 0 || bexp_unit32_step(r, u, (uint32_t)t); /* exp(-0) = 1 */
+        }
+    } else {
+        while (nu < n && !r->failed) {
+            const uint64_t u = rng_below(r, t);
+            us[nu] = u;
+            nu += bexp_unit64_step(r, u, t); /* t <= 2^32 < 2^57 */
+        }
     }
     size_t ny = 0;
     for (size_t i = 0; i < nu; i++) {
@@ -418,14 +476,19 @@ static size_t dlaplace_batch(rng_t *r, uint64_t t, int64_t *y, size_t n)
     return ny;
 }
 
-/* floor(sqrt(num/den)) for num/den <= 2^40, den <= 2^16: the largest s with
- * s^2 den <= num. */
-static uint64_t isqrt_frac(uint64_t num, uint64_t den)
+/* The discrete Laplace scale t of the discrete Gaussian sampler with s2 = num/den
+ * (num/den <= 2^40, den <= 2^16): t = max(1, floor(sigma + 7/10)), the largest t >= 1
+ * with (10 t - 7)^2 den <= 100 num. CKS's acceptance test is exact for every t >= 1
+ * (the accepted law is proportional to exp(-|y|/t) exp(-(|y| - s2/t)^2 / (2 s2)) =
+ * exp(-y^2/(2 s2) - s2/(2 t^2))); t only sets the speed. CKS take floor(sigma) + 1;
+ * this t accepts more often for small sigma (at s2 = 1: 70% of candidates, not 54%)
+ * and never exceeds floor(sigma) + 1 <= 2^20 + 1, which the bounds below rely on. */
+static uint64_t dg_scale(uint64_t num, uint64_t den)
 {
-    uint64_t lo = 0, hi = (uint64_t)1 << 20; /* s <= 2^20 */
+    uint64_t lo = 1, hi = ((uint64_t)1 << 20) + 1;
     while (lo < hi) {
-        uint64_t mid = lo + (hi - lo + 1) / 2;
-        if (mid * mid * den <= num) /* <= 2^40 * 2^16: no overflow */
+        const uint64_t mid = lo + (hi - lo + 1) / 2, d = 10 * mid - 7;
+        if (d * d * den <= 100 * num) /* < 2^62.7 and <= 2^63: no overflow */
             lo = mid;
         else
             hi = mid - 1;
@@ -434,7 +497,7 @@ static uint64_t isqrt_frac(uint64_t num, uint64_t den)
 }
 
 /* The discrete Gaussian's acceptance test for a candidate y (CKS Algorithm 3, variance
- * parameter s2 = a/b, t = floor(sigma) + 1): Bernoulli(exp(-(|y| - s2/t)^2 / (2 s2))) =
+ * parameter s2 = a/b, scale t from dg_scale): Bernoulli(exp(-(|y| - s2/t)^2 / (2 s2))) =
  * Bernoulli(exp(-(|y| t b - a)^2 / den)), den = 2 a b t^2 precomputed.
  * Bounds: b <= 2^16, a <= 2^56, t <= 2^20 + 1, |y| < 64 t, so |y| t b < 2^62.1,
  * (|y| t b - a)^2 < 2^125 and den < 2^116. Exponents >= 1 (whole part) go to bern_exp. */
@@ -646,7 +709,7 @@ int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
         return 0;
     if (out == NULL || seed == NULL)
         return -1;
-    const uint64_t t = isqrt_frac(num, den) + 1;
+    const uint64_t t = dg_scale(num, den);
     const w128 dg_den = w_mulw(w_mulw(w_mul(2 * num, den), t), t); /* < 2^116 */
     rng_t r;
     rng_init(&r, seed);
