@@ -498,21 +498,47 @@ static uint64_t dg_scale(uint64_t num, uint64_t den)
 
 /* The discrete Gaussian's acceptance test for a candidate y (CKS Algorithm 3, variance
  * parameter s2 = a/b, scale t from dg_scale): Bernoulli(exp(-(|y| - s2/t)^2 / (2 s2))) =
- * Bernoulli(exp(-(|y| t b - a)^2 / den)), den = 2 a b t^2 precomputed.
+ * Bernoulli(exp(-(|y| t b - a)^2 / (2 a b t^2))). With g = gcd(t b, a), both sides of
+ * the fraction are divisible by g^2 (g^2 divides a * t b, which divides a b t^2), so the
+ * test uses the same value as (|y| tb' - a')^2 / (2 a' tb' t), tb' = t b / g, a' = a / g
+ * (dg_t, set up once per call), which often fits the 64-bit path.
  * Bounds: b <= 2^16, a <= 2^56, t <= 2^20 + 1, |y| < 64 t, so |y| t b < 2^62.1,
- * (|y| t b - a)^2 < 2^125 and den < 2^116. Exponents >= 1 (whole part) go to bern_exp. */
-static inline unsigned dgauss_accept(rng_t *r, int64_t y, uint64_t a, uint64_t b, uint64_t t,
-                                     w128 den)
+ * (|y| tb' - a')^2 < 2^125 and 2 a' tb' t < 2^116. Exponents >= 1 go to bern_exp. */
+typedef struct {
+    uint64_t t, tb, a; /* t, t b / g, a / g */
+    w128 den;          /* 2 a' tb' t */
+} dg_t;
+
+static uint64_t gcd64(uint64_t x, uint64_t y)
+{
+    while (y != 0) {
+        const uint64_t z = x % y;
+        x = y;
+        y = z;
+    }
+    return x;
+}
+
+static void dg_setup(dg_t *d, uint64_t a, uint64_t b)
+{
+    d->t = dg_scale(a, b);
+    const uint64_t g = gcd64(d->t * b, a); /* t b <= 2^37 */
+    d->tb = d->t * b / g;
+    d->a = a / g;
+    d->den = w_mulw(w_mul(2 * d->a, d->tb), d->t); /* 2^57 * 2^37 * 2^21 at most */
+}
+
+static inline unsigned dgauss_accept(rng_t *r, const dg_t *d, int64_t y)
 {
     const uint64_t ay = y < 0 ? (uint64_t)0 - (uint64_t)y : (uint64_t)y;
-    const uint64_t lhs = ay * t * b; /* < 2^62.1: no overflow */
-    const uint64_t diff = lhs >= a ? lhs - a : a - lhs;
+    const uint64_t lhs = ay * d->tb; /* < 2^62.1: no overflow */
+    const uint64_t diff = lhs >= d->a ? lhs - d->a : d->a - lhs;
     const w128 num = w_mul(diff, diff);
-    if (RARE(!w_lt(num, den)))
-        return (unsigned)bern_exp(r, num, den);
-    if (den.hi == 0 && den.lo < ((uint64_t)1 << 57))
-        return bexp_unit64_step(r, num.lo, den.lo);
-    return bexp_unit128_step(r, num, den);
+    if (RARE(!w_lt(num, d->den)))
+        return (unsigned)bern_exp(r, num, d->den);
+    if (d->den.hi == 0 && d->den.lo < ((uint64_t)1 << 57))
+        return bexp_unit64_step(r, num.lo, d->den.lo);
+    return bexp_unit128_step(r, num, d->den);
 }
 
 /* --- Poisson ------------------------------------------------------------------------- */
@@ -709,8 +735,8 @@ int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
         return 0;
     if (out == NULL || seed == NULL)
         return -1;
-    const uint64_t t = dg_scale(num, den);
-    const w128 dg_den = w_mulw(w_mulw(w_mul(2 * num, den), t), t); /* < 2^116 */
+    dg_t d;
+    dg_setup(&d, num, den);
     rng_t r;
     rng_init(&r, seed);
     /* Batches of discrete Laplace candidates, each kept if accepted, in order, until m
@@ -718,10 +744,10 @@ int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
     size_t i = 0;
     while (i < m && !r.failed) {
         int64_t y[DG_BATCH];
-        const size_t ny = dlaplace_batch(&r, t, y, DG_BATCH);
+        const size_t ny = dlaplace_batch(&r, d.t, y, DG_BATCH);
         for (size_t j = 0; j < ny && i < m; j++) {
             out[i] = y[j];
-            i += dgauss_accept(&r, y[j], num, den, t, dg_den);
+            i += dgauss_accept(&r, &d, y[j]);
         }
     }
     return r.failed ? -1 : 0;
