@@ -17,7 +17,7 @@
 #define SK_MAX_MU ((uint64_t)1 << 24)
 #define TAIL_CAP 64                      /* truncation point, see noise.h */
 #define FACT_MAX 12                      /* 12! < 2^32 < 13! */
-#define POISSON_REJECT_MIN 16            /* mu >= this: the O(sqrt mu) rejection sampler */
+#define POISSON_REJECT_MIN 6             /* mu >= this: the O(sqrt mu) rejection sampler */
 #define DG_BATCH 256                     /* candidates per batch of the discrete Gaussian */
 
 /* A branch that is rarely taken (probability below ~5%), for the compiler's layout only. */
