@@ -74,6 +74,8 @@ typedef struct {
     int failed;          /* the keystream ran out (or refused); output is void */
     /* fact_thr[k] = floor(2^32 / k!), fact_rem[k] = 2^32 mod k!, 2 <= k <= 12. */
     uint32_t fact[FACT_MAX + 1], fact_thr[FACT_MAX + 2], fact_rem[FACT_MAX + 1];
+    /* group_ones[s]: a 1 at the lowest bit of each whole s-bit group of a word. */
+    uint64_t group_ones[33];
     uint32_t buf[BUF_HALVES];
 } rng_t;
 
@@ -99,6 +101,12 @@ static void rng_init(rng_t *r, const uint8_t *key)
         r->fact_rem[k] = (uint32_t)0 - r->fact_thr[k] * r->fact[k];
     }
     r->fact_thr[FACT_MAX + 1] = 0; /* sentinel: 13! > 2^32 */
+    r->group_ones[0] = 0;
+    for (unsigned g = 1; g <= 32; g++) {
+        r->group_ones[g] = 0;
+        for (unsigned i = 0; i + g <= 64; i += g)
+            r->group_ones[g] |= (uint64_t)1 << i;
+    }
 }
 
 static void rng_refill(rng_t *r)
@@ -594,57 +602,153 @@ static void poisson_setup(poisson_t *p, uint64_t a, uint64_t b)
     p->I = j;
 }
 
+/* Geometric: P(D = d) = (1 - 2^-s)^d 2^-s, d >= 0, 1 <= s <= 32: the number of s-bit
+ * groups of the keystream before the first all-zero group (64 mod s bits of each word
+ * are skipped, whatever their value). Counting may stop once past `limit` (a value
+ * > limit is returned then: callers only need to know D > limit). Ends on a zero word. */
+static inline unsigned ctz64(uint64_t x) /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned n = 0;
+    while ((x & 1) == 0) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+static inline unsigned bitlen64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return x == 0 ? 0 : 64 - (unsigned)__builtin_clzll(x);
+#else
+    unsigned n = 0;
+    while (x != 0) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+static uint64_t geometric_pow2(rng_t *r, unsigned s, uint64_t limit)
+{
+    /* ones = a 1 at the lowest bit of each whole s-bit group, highs = at the highest.
+     * (w - ones) & ~w & highs flags the lowest all-zero group exactly (groups below it
+     * are >= 1, so subtracting 1 borrows nothing out of them and leaves their top bit
+     * clear unless it was set; the zero group borrows and flags); higher flags may be
+     * spurious and are not used. Borrows only move up, so the 64 mod s spare top bits
+     * change nothing below. */
+    const unsigned per_word = 64 / s;
+    const uint64_t ones = r->group_ones[s], highs = ones << (s - 1);
+    uint64_t d = 0;
+    for (;;) {
+        const uint64_t w = rng_u64(r);
+        const uint64_t flags = (w - ones) & ~w & highs;
+        if (flags != 0)
+            return d + ctz64(flags) / s;
+        d += per_word;
+        if (d > limit)
+            return d;
+    }
+}
+
+/* The four families of acceptance factors (noise.h), each <= 1 on the range where it
+ * is used and monotone in j:
+ *   0: b j (n-1) / (a n)    (R, j <= J; increasing)
+ *   1: a n / (b j (n-1))    (R, j > J; decreasing)
+ *   2: a (n-1) / (j n b)    (L, j >= I; decreasing)
+ *   3: j n b / (a (n-1))    (L, j < I; increasing).
+ * Sizes: a <= 2^56, b <= 2^32, n <= 2^13 and j < 2^43 (the geometric proposal cannot
+ * pass 2^42 within one seed's keystream), so every num and den is below 2^88. */
+static inline void poisson_factor(const poisson_t *p, unsigned kind, uint64_t j, w128 *num,
+                                  w128 *den)
+{
+    const w128 bj = w_mul(p->b, j);
+    switch (kind) {
+    case 0: *num = w_mulw(bj, p->n - 1); *den = w_mul(p->a, p->n); break;
+    case 1: *num = w_mul(p->a, p->n); *den = w_mulw(bj, p->n - 1); break;
+    case 2: *num = w_mul(p->a, p->n - 1); *den = w_mulw(bj, p->n); break;
+    default: *num = w_mulw(bj, p->n); *den = w_mul(p->a, p->n - 1); break;
+    }
+}
+
+static inline w128 w_shl(w128 x, unsigned e) /* e < 64; callers keep x 2^e < 2^128 */
+{
+    return e == 0 ? x : w_make((x.hi << e) | (x.lo >> (64 - e)), x.lo << e);
+}
+
+static inline unsigned w_bitlen(w128 x) { return x.hi ? 64 + bitlen64(x.hi) : bitlen64(x.lo); }
+
+/* The largest e <= 32 with (den - num) 2^e <= den (num <= den): the factor num/den
+ * fails with probability at most 2^-e. With e0 = bitlen(den) - bitlen(eps), eps 2^e0
+ * has den's bit length, so e is e0 or e0 - 1. den < 2^88: the shift stays below 2^128. */
+static unsigned skip_exponent(w128 num, w128 den)
+{
+    const w128 eps = w_sub(den, num);
+    if (w_is_zero(eps))
+        return 32;
+    unsigned e = w_bitlen(den) - w_bitlen(eps);
+    if (e > 32)
+        return 32;
+    if (w_lt(den, w_shl(eps, e)))
+        e--; /* e >= 1 here: eps <= den */
+    return e;
+}
+
+/* Bernoulli(prod_{j=lo..hi} f_j) for factors f_j = num_j/den_j of one family: every
+ * factor fails independently with probability eps_j = 1 - f_j <= 2^-e (e from the two
+ * ends of the range, as eps_j is monotone in j). Failing is split into a candidate,
+ * probability 2^-e, confirmed with probability eps_j 2^e = (den_j - num_j) 2^e / den_j
+ * (<= 1): the product is 1 exactly when no candidate is confirmed. Candidates are
+ * i.i.d. Bernoulli(2^-e) over j, so the gap to the next one is geometric_pow2:
+ * about e/64 words per factor instead of one, and one exact Bernoulli per candidate. */
+static int bern_product(rng_t *r, const poisson_t *p, unsigned kind, uint64_t lo, uint64_t hi)
+{
+    w128 num, den;
+    if (hi < lo + 24) { /* short ranges (and empty ones): factor by factor */
+        for (uint64_t j = lo; j <= hi && !r->failed; j++) {
+            poisson_factor(p, kind, j, &num, &den);
+            if (!bern_frac(r, num, den))
+                return 0;
+        }
+        return 1;
+    }
+    poisson_factor(p, kind, lo, &num, &den);
+    unsigned e = skip_exponent(num, den);
+    poisson_factor(p, kind, hi, &num, &den);
+    const unsigned e_hi = skip_exponent(num, den);
+    e = e_hi < e ? e_hi : e;
+    for (uint64_t j = lo;; j++) {
+        if (e > 0) {
+            const uint64_t gap = geometric_pow2(r, e, hi - j);
+            if (gap > hi - j)
+                return 1;
+            j += gap;
+        }
+        poisson_factor(p, kind, j, &num, &den);
+        if (bern_frac(r, w_shl(w_sub(den, num), e), den))
+            return 0;
+        if (j == hi || r->failed)
+            return 1;
+    }
+}
+
 /* Bernoulli(R(k)) for k >= m: R(k) = prod_{j=k+1..J} b j (n-1) / (a n) if k <= J, else
- * prod_{j=J+1..k} a n / (b j (n-1)); every factor <= 1. Factors are evaluated one by
- * one and the first 0 decides. Products: a n < 2^77, b j (n-1) < 2^32 * 2^63 * 2^13. */
+ * prod_{j=J+1..k} a n / (b j (n-1)). */
 static int poisson_right(rng_t *r, const poisson_t *p, uint64_t k)
 {
-    const w128 an = w_mul(p->a, p->n);
-    if (k <= p->J) {
-        for (uint64_t j = k + 1; j <= p->J; j++)
-            if (!bern_frac(r, w_mulw(w_mul(p->b, j), p->n - 1), an))
-                return 0;
-    } else {
-        for (uint64_t j = p->J + 1; j <= k && !r->failed; j++)
-            if (!bern_frac(r, an, w_mulw(w_mul(p->b, j), p->n - 1)))
-                return 0;
-    }
-    return 1;
+    return k <= p->J ? bern_product(r, p, 0, k + 1, p->J) : bern_product(r, p, 1, p->J + 1, k);
 }
 
 /* Bernoulli(L(k)) for 0 <= k <= m: L(k) = prod_{j=I..k} a (n-1) / (j n b) if k >= I - 1,
- * else prod_{j=k+1..I-1} j n b / (a (n-1)); every factor <= 1. */
+ * else prod_{j=k+1..I-1} j n b / (a (n-1)). */
 static int poisson_left(rng_t *r, const poisson_t *p, uint64_t k)
 {
-    const w128 an1 = w_mul(p->a, p->n - 1);
-    if (k + 1 >= p->I) {
-        for (uint64_t j = p->I; j <= k; j++)
-            if (!bern_frac(r, an1, w_mulw(w_mul(p->b, j), p->n)))
-                return 0;
-    } else {
-        for (uint64_t j = k + 1; j < p->I; j++)
-            if (!bern_frac(r, w_mulw(w_mul(p->b, j), p->n), an1))
-                return 0;
-    }
-    return 1;
-}
-
-/* Geometric: P(D = d) = (1 - 2^-s)^d 2^-s, d >= 0: the number of s-bit groups of the
- * keystream before the first all-zero group (64 mod s bits of each word are skipped,
- * whatever their value). Ends on a zero word. */
-static uint64_t geometric_pow2(rng_t *r, unsigned s)
-{
-    const uint64_t mask = ((uint64_t)1 << s) - 1;
-    const unsigned per_word = 64 / s;
-    uint64_t d = 0;
-    for (;;) {
-        uint64_t w = rng_u64(r);
-        for (unsigned i = 0; i < per_word; i++, w >>= s) {
-            if ((w & mask) == 0)
-                return d;
-            d++;
-        }
-    }
+    return k + 1 >= p->I ? bern_product(r, p, 2, p->I, k) : bern_product(r, p, 3, k + 1, p->I - 1);
 }
 
 /* Poisson(mu), mu = a/b >= POISSON_REJECT_MIN: k = m +- D from the two-sided geometric
@@ -653,7 +757,7 @@ static int64_t poisson_reject(rng_t *r, const poisson_t *p)
 {
     while (!r->failed) {
         const unsigned neg = rng_bit(r);
-        const uint64_t d = geometric_pow2(r, p->s);
+        const uint64_t d = geometric_pow2(r, p->s, UINT64_MAX - 1);
         if (neg && (d == 0 || d > p->m))
             continue; /* 0 counted once; below 0 the target is 0 */
         const uint64_t k = neg ? p->m - d : p->m + d;
