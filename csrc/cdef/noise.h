@@ -53,6 +53,12 @@
  * (R(m) = 1/C+, L(m) = 1/C-) where every factor is a rational <= 1. Accepting k with
  * probability R(max(k, m)) L(min(k, m)), one exact Bernoulli per factor, is rejection
  * sampling with the envelope C rho^|k-m| >= f(k): the output is exactly Poisson(mu).
+ * The factors of a product are close to 1 and monotone in j, so a range of 24 or more
+ * is thinned: with 2^-e >= the largest failure probability 1 - f_j in it (read off
+ * the two ends), each j is a candidate with probability 2^-e (the gaps between
+ * candidates are geometric, found e bits per j in whole words) and a candidate fails
+ * with probability (1 - f_j) 2^e, an exact Bernoulli; every factor thus fails
+ * independently with probability exactly 1 - f_j, at about e/64 words per factor.
  * Each factor's numerator and denominator is a product of at most three of a, b, n,
  * j, n-1, below 2^128. C+ and C- are each about exp(c^2/2), c = sqrt(mu)/n in
  * [0.57, 1.16) (n^2 in (3m/4, 3m]), so about sqrt(pi/2) c exp(-c^2) of the proposals
