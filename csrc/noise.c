@@ -424,9 +424,8 @@ static inline unsigned bexp_unit128_step(rng_t *r, w128 num, w128 den)
 {
     const unsigned s1 = bern128_step(r, num, den);
     const unsigned s2 = bern128_step(r, num, w_mulw(den, 2));
-    const unsigned s3 = bern128_step(r, num, w_mulw(den, 3));
-    const unsigned more = s1 & s2 & s3;
-    uint64_t k = 1 + s1 + (s1 & s2) + more;
+    const unsigned more = s1 & s2;
+    uint64_t k = 1 + s1 + more;
     if (RARE(more)) {
         while (k < TAIL_CAP && bern_frac(r, num, w_mulw(den, k)))
             k++;
