@@ -382,17 +382,16 @@ static int bern_exp(rng_t *r, w128 num, w128 den)
 
 /* --- discrete Laplace and Gaussian ---------------------------------------------------- */
 
-/* bern_exp_unit for gamma = num/den < 1, den < 2^57, with the first three steps of the
+/* bern_exp_unit for gamma = num/den < 1, den < 2^57, with the first two steps of the
  * chain drawn unconditionally (words past the first failure are drawn and ignored, which
- * leaves the law of K alone) so that the common case has no data-dependent branch; K > 3
- * (probability gamma^3/6) continues the chain, and reaching the cap restarts it. */
+ * leaves the law of K alone) so that the common case has no data-dependent branch; K > 2
+ * (probability gamma^2/2) continues the chain, and reaching the cap restarts it. */
 static inline unsigned bexp_unit64_step(rng_t *r, uint64_t num, uint64_t den)
 {
     const unsigned s1 = bern64_step(r, num, den);
     const unsigned s2 = bern64_step(r, num, 2 * den);
-    const unsigned s3 = bern64_step(r, num, 3 * den);
-    const unsigned more = s1 & s2 & s3;
-    uint64_t k = 1 + s1 + (s1 & s2) + more;
+    const unsigned more = s1 & s2;
+    uint64_t k = 1 + s1 + more;
     if (RARE(more)) {
         while (k < TAIL_CAP && bern_frac64(r, num, den * k))
             k++;
@@ -402,14 +401,13 @@ static inline unsigned bexp_unit64_step(rng_t *r, uint64_t num, uint64_t den)
     return (unsigned)(k & 1);
 }
 
-/* The same with 32-bit steps, for num < den < 2^30 (so 3 den < 2^32). */
+/* The same with 32-bit steps, for num < den < 2^30 (so 2 den < 2^32). */
 static inline unsigned bexp_unit32_step(rng_t *r, uint32_t num, uint32_t den)
 {
     const unsigned s1 = bern32_step(r, num, den);
     const unsigned s2 = bern32_step(r, num, 2 * den);
-    const unsigned s3 = bern32_step(r, num, 3 * den);
-    const unsigned more = s1 & s2 & s3;
-    uint64_t k = 1 + s1 + (s1 & s2) + more;
+    const unsigned more = s1 & s2;
+    uint64_t k = 1 + s1 + more;
     if (RARE(more)) {
         while (k < TAIL_CAP && bern_frac64(r, num, (uint64_t)den * k))
             k++;
