@@ -555,10 +555,15 @@ static inline unsigned dgauss_accept(rng_t *r, const dg_t *d, int64_t y)
  * Conditioned on K' < 64 (see noise.h). Here c <= 2^32 * 32, so (k+1) c < 2^44. */
 static uint64_t poisson_piece(rng_t *r, uint64_t a, uint64_t c)
 {
+    const int small = c < ((uint64_t)1 << 26); /* (k+1) c < 2^32: 32-bit steps */
     while (!r->failed) {
         uint64_t k = 0;
-        while (k < TAIL_CAP && bern_frac64(r, a, c * (k + 1)))
-            k++;
+        if (small)
+            while (k < TAIL_CAP && bern32_step(r, (uint32_t)a, (uint32_t)(c * (k + 1))))
+                k++;
+        else
+            while (k < TAIL_CAP && bern_frac64(r, a, c * (k + 1)))
+                k++;
         if (k == TAIL_CAP)
             continue;
         if (bern_frac64(r, (c - a) * (k + 1), c * (k + 1) - a))
