@@ -791,6 +791,14 @@ static int64_t poisson(rng_t *r, const poisson_t *p)
 
 /* --- the API ------------------------------------------------------------------------- */
 
+/* The call's status; the unread keystream (which would tell the noise) is wiped. */
+static int rng_finish(rng_t *r)
+{
+    const int rc = r->failed ? -1 : 0;
+    secagg_memzero(r, sizeof *r);
+    return rc;
+}
+
 uint64_t secagg_noise_dgauss_max_den(void) { return DG_MAX_DEN; }
 uint64_t secagg_noise_dgauss_max_variance(void) { return (uint64_t)1 << DG_MAX_VAR_LOG2; }
 uint64_t secagg_noise_skellam_max_den(void) { return SK_MAX_DEN; }
@@ -810,7 +818,7 @@ int secagg_noise_bernoulli_exp(uint8_t *out, size_t m, uint64_t num, uint64_t de
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++)
         out[i] = (uint8_t)bern_exp(&r, w_from(num), w_from(den));
-    return r.failed ? -1 : 0;
+    return rng_finish(&r);
 }
 
 int secagg_noise_dlaplace(int64_t *out, size_t m, uint64_t t, const uint8_t *seed)
@@ -827,7 +835,7 @@ int secagg_noise_dlaplace(int64_t *out, size_t m, uint64_t t, const uint8_t *see
         const size_t want = m - i < DG_BATCH ? m - i : DG_BATCH;
         i += dlaplace_batch(&r, t, out + i, want);
     }
-    return r.failed ? -1 : 0;
+    return rng_finish(&r);
 }
 
 int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
@@ -856,7 +864,7 @@ int secagg_noise_dgauss(int64_t *out, size_t m, uint64_t num, uint64_t den,
             i += dgauss_accept(&r, &d, y[j]);
         }
     }
-    return r.failed ? -1 : 0;
+    return rng_finish(&r);
 }
 
 static int check_poisson(uint64_t num, uint64_t den)
@@ -882,7 +890,7 @@ int secagg_noise_poisson(int64_t *out, size_t m, uint64_t num, uint64_t den,
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++)
         out[i] = poisson(&r, &p);
-    return r.failed ? -1 : 0;
+    return rng_finish(&r);
 }
 
 int secagg_noise_skellam(int64_t *out, size_t m, uint64_t num, uint64_t den,
@@ -902,5 +910,5 @@ int secagg_noise_skellam(int64_t *out, size_t m, uint64_t num, uint64_t den,
         const int64_t x = poisson(&r, &p);
         out[i] = x - poisson(&r, &p);
     }
-    return r.failed ? -1 : 0;
+    return rng_finish(&r);
 }
