@@ -577,6 +577,7 @@ static uint64_t poisson_piece(rng_t *r, uint64_t a, uint64_t c)
  * n = 2^s, J = max {j : b j (n-1) <= a n}, I = min {j >= 1 : j n b >= a (n-1)}. */
 typedef struct {
     uint64_t a, b, m, n, I, J;
+    uint64_t jmax64; /* j <= jmax64: every factor's num and den is below 2^63 (0: none) */
     unsigned s;
 } poisson_t;
 
@@ -602,6 +603,9 @@ static void poisson_setup(poisson_t *p, uint64_t a, uint64_t b)
     while (j > 1 && !w_lt(w_mul(b * (j - 1), p->n), an1))
         j--;
     p->I = j;
+    /* a n < 2^63 and b j n < 2^63 make every num and den of poisson_factor fit 63 bits. */
+    const w128 limit = w_from((uint64_t)1 << 63);
+    p->jmax64 = w_lt(an, limit) ? (((uint64_t)1 << 63) - 1) / (b * p->n) : 0;
 }
 
 /* Geometric: P(D = d) = (1 - 2^-s)^d 2^-s, d >= 0, 1 <= s <= 32: the number of s-bit
@@ -711,7 +715,20 @@ static unsigned skip_exponent(w128 num, w128 den)
 static int bern_product(rng_t *r, const poisson_t *p, unsigned kind, uint64_t lo, uint64_t hi)
 {
     w128 num, den;
-    if (hi < lo + 24) { /* short ranges (and empty ones): factor by factor */
+    if (hi < lo + 24 && hi <= p->jmax64) { /* short ranges (and empty ones), 64 bits */
+        const uint64_t an = p->a * p->n, an1 = p->a * (p->n - 1);
+        const uint64_t bn = p->b * p->n, bn1 = p->b * (p->n - 1);
+        for (uint64_t j = lo; j <= hi && !r->failed; j++) {
+            const unsigned ok = kind == 0   ? bern64_step(r, bn1 * j, an)
+                                : kind == 1 ? bern64_step(r, an, bn1 * j)
+                                : kind == 2 ? bern64_step(r, an1, bn * j)
+                                            : bern64_step(r, bn * j, an1);
+            if (!ok)
+                return 0;
+        }
+        return 1;
+    }
+    if (hi < lo + 24) { /* the same with 128-bit factors */
         for (uint64_t j = lo; j <= hi && !r->failed; j++) {
             poisson_factor(p, kind, j, &num, &den);
             if (!bern_frac(r, num, den))

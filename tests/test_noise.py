@@ -293,7 +293,7 @@ class TestPinnedOutputs:
         "dlaplace 40": ("23d9edbe78eb3878338920f57c3700eb", [13, -35, -17, -4, 5]),
         "bexp 5/2": ("25fb4b216683644cc603f4965cb1ee5d", [0, 0, 1, 0, 1]),
         "poisson 9/2": ("844fb7c7e9fcb8aa2584f0088431e9d4", [5, 9, 5, 7, 3]),
-        "poisson 4096": ("37efa1b1cdc6a27b4bbfc2173f99a4d9", [4046, 4094, 4028, 4068, 4171]),
+        "poisson 4096": ("236fe7e32494869ae3c7ead416124cdd", [4046, 4094, 4028, 4055, 4068]),
         "skellam 100": ("0fea71f7a542e4a2cf105bc68fd206c4", [-12, 4, -9, 15, 4]),
     }
 
