@@ -195,12 +195,12 @@ class TestPoissonAndSkellam:
                      _poisson_pmf(support, float(mu) * 1.1))
 
     # The rejection sampler (mu >= 6): both sides of its switch, each proposal ratio
-    # n = 2^s from 4 to 2^12, fractional modes, denominators up to 2^32 (products past
-    # 64 bits), and the largest mu allowed.
+    # n = 2^s from 4 to 2^12, fractional modes, denominators up to 2^32 (factors past
+    # 64 bits: the last case), and the largest mu allowed.
     @pytest.mark.parametrize("mu", [
         Fraction(59, 10), Fraction(6), Fraction(61, 10), Fraction(7), Fraction(47, 3), Fraction(16),
         Fraction(100), Fraction(2**40 + 12345, 2**32), Fraction(4095, 4), Fraction(4096),
-        Fraction(10**5 + 1, 7), Fraction(10**6), Fraction(2**24),
+        Fraction(10**5 + 1, 7), Fraction(10**6), Fraction(2**24), Fraction(2**56 - 5, 2**32),
     ])
     def test_poisson_rejection_sampler_matches_pmf(self, mu):
         n = 40_000 if mu <= 10**6 else 20_000
