@@ -434,12 +434,12 @@ static inline unsigned bexp_unit128_step(rng_t *r, w128 num, w128 den)
 }
 
 /* V with P(V >= v) = exp(-v), counted up to TAIL_CAP (returned for the capped case):
- * three Bernoulli(exp(-1)) drawn unconditionally, more only after three successes. */
+ * two Bernoulli(exp(-1)) drawn unconditionally, more only after two successes. */
 static inline uint64_t geometric_e1(rng_t *r)
 {
-    const unsigned b1 = bern_exp1(r), b2 = bern_exp1(r), b3 = bern_exp1(r);
-    const unsigned more = b1 & b2 & b3;
-    uint64_t v = b1 + (b1 & b2) + more;
+    const unsigned b1 = bern_exp1(r), b2 = bern_exp1(r);
+    const unsigned more = b1 & b2;
+    uint64_t v = b1 + more;
     if (RARE(more))
         while (v < TAIL_CAP && bern_exp1(r) && !r->failed)
             v++;
