@@ -647,7 +647,7 @@ def secagg_noise_dgauss(m: int, num: int, den: int, seed: bytes) -> np.ndarray:
 
 
 def secagg_noise_poisson(m: int, num: int, den: int, seed: bytes) -> np.ndarray:
-    """``m`` exact Poisson(num/den) values (den <= 2^32, mu <= 2^24; O(mu) work per value)."""
+    """``m`` exact Poisson(num/den) values (den <= 2^32, mu <= 2^24; O(sqrt mu) work from mu = 6)."""
     num, den = _ensure_rational(num, den, POISSON_MAX_DEN, POISSON_MAX_MU, "mu", positive=False)
     return _noise_call("poisson", _I64, m, (num, den), seed)
 

@@ -60,6 +60,15 @@ def _assert_fits(samples, support, pmf, wrong_pmf):
     assert bad > _chi2_threshold(bad_dof), "the test cannot tell a wrong pmf apart"
 
 
+def _assert_fits_binned(samples, support, pmf, wrong_pmf, cells=300):
+    """_assert_fits after grouping a wide support into about ``cells`` equal-width cells."""
+    width = max(1, len(support) // cells)
+    starts = np.arange(0, len(support), width)
+    cell_of = (np.clip(samples - int(support[0]), 0, len(support) - 1)) // width
+    _assert_fits(cell_of, np.arange(len(starts)), np.add.reduceat(pmf, starts),
+                 np.add.reduceat(wrong_pmf, starts))
+
+
 def _dg_pmf(support: np.ndarray, s2: float) -> np.ndarray:
     return np.exp(-(support.astype(np.float64) ** 2) / (2.0 * s2))
 
@@ -96,11 +105,25 @@ class TestDiscreteLaplace:
         wrong = np.exp(-np.abs(support) / (t * 1.1))
         _assert_fits(x, support, pmf, wrong)
 
+    @pytest.mark.parametrize("t", [2**30 - 1, 2**30, 2**32])
+    def test_large_scales_match_per_cell(self, t):
+        # The 32-bit and 64-bit paths meet at t = 2^30. Cells of width t/64: the mass of
+        # [c w, (c+1) w) is exp(-c w / t) (1 - exp(-w / t)) / (1 - exp(-1/t)) exactly.
+        x = bindings.secagg_noise_dlaplace(100_000, t, _seed("dlap-big", t))
+        w = t // 64
+        cells = np.arange(-40 * 64, 40 * 64)
+
+        def pmf(scale):
+            lo = cells.astype(np.float64) * w
+            return np.exp(-np.abs(np.where(lo < 0, lo + w - 1, lo)) / scale)
+
+        _assert_fits(np.floor_divide(x, w), cells, pmf(t), pmf(t * 1.1))
+
 
 class TestDiscreteGaussian:
     @pytest.mark.parametrize(
-        "s2", [Fraction(1, 4), Fraction(1), Fraction(7, 3), Fraction(10), Fraction(1234, 7), 5000,
-               Fraction(2**40, 3)]
+        "s2", [Fraction(1, 4), Fraction(1), Fraction(169, 100), Fraction(7, 3),
+               Fraction(6), Fraction(10), Fraction(1234, 7), 5000, 10**6, Fraction(2**40, 3), 2**40]
     )
     def test_matches_pmf(self, s2):
         n = 100_000
@@ -118,6 +141,10 @@ class TestDiscreteGaussian:
             return
         support = np.arange(-half, half + 1)
         _assert_fits(x, support, _dg_pmf(support, float(s2)), _dg_pmf(support, float(s2) * 1.1))
+
+    def test_the_smallest_variance_gives_zeros(self):
+        # sigma^2 = 2^-16: P(x != 0) = 2 exp(-2^15) / Z, so any nonzero value is a bug.
+        assert not noise.discrete_gaussian(100_000, Fraction(1, 2**16), seed=_seed("dg-tiny")).any()
 
     def test_variance_is_the_discrete_gaussians(self):
         # For sigma^2 = 1/4 the variance is well below sigma^2: a rounded continuous
@@ -167,7 +194,37 @@ class TestPoissonAndSkellam:
         _assert_fits(x, support, _poisson_pmf(support, float(mu)),
                      _poisson_pmf(support, float(mu) * 1.1))
 
-    @pytest.mark.parametrize("mu", [Fraction(1, 2), Fraction(3), Fraction(25, 2)])
+    # The rejection sampler (mu >= 6): both sides of its switch, each proposal ratio
+    # n = 2^s from 4 to 2^12, fractional modes, denominators up to 2^32 (factors past
+    # 64 bits: the last case), and the largest mu allowed.
+    @pytest.mark.parametrize("mu", [
+        Fraction(59, 10), Fraction(6), Fraction(61, 10), Fraction(7), Fraction(47, 3), Fraction(16),
+        Fraction(100), Fraction(2**40 + 12345, 2**32), Fraction(4095, 4), Fraction(4096),
+        Fraction(10**5 + 1, 7), Fraction(10**6), Fraction(2**24), Fraction(2**56 - 5, 2**32),
+    ])
+    def test_poisson_rejection_sampler_matches_pmf(self, mu):
+        n = 40_000 if mu <= 10**6 else 20_000
+        x = noise.poisson(n, mu, seed=_seed("poi-rej", mu))
+        sd = math.sqrt(mu)
+        lo = max(0, int(mu - 9 * sd) - 5)
+        support = np.arange(lo, int(mu + 9 * sd) + 15)
+        assert x.min() >= lo and x.max() < support[-1]
+        # "wrong": the right mean but 15% too much variance (a Poisson(mu) shifted by
+        # a Skellam(0.075 mu, 0.075 mu), approximately a wider normal), which a sampler
+        # with a slightly wrong acceptance test produces.
+        wide = np.exp(-((support - float(mu)) ** 2) / (2 * 1.15 * float(mu)))
+        _assert_fits_binned(x, support, _poisson_pmf(support, float(mu)), wide)
+
+    def test_poisson_mean_and_variance_are_mu(self):
+        # Exact moments at 200k draws: a sampler off by 1% in variance fails.
+        mu = Fraction(3001, 3)
+        x = noise.poisson(200_000, mu, seed=_seed("poi-moments"))
+        m = float(mu)
+        assert abs(x.mean() - m) < 5 * math.sqrt(m / 200_000)
+        assert abs(x.var() / m - 1) < 5 * math.sqrt(2 / 200_000)
+
+    @pytest.mark.parametrize("mu", [Fraction(1, 2), Fraction(3), Fraction(25, 2), Fraction(500),
+                                    Fraction(4096)])
     def test_skellam_matches_pmf(self, mu):
         x = noise.skellam(50_000, mu, seed=_seed("sk", mu))
         k = np.arange(0, int(mu + 12 * math.sqrt(mu) + 15))
@@ -177,7 +234,7 @@ class TestPoissonAndSkellam:
             return np.convolve(p, p[::-1])  # support -(K-1) .. K-1
 
         support = np.arange(-(len(k) - 1), len(k))
-        _assert_fits(x, support, pmf(float(mu)), pmf(float(mu) * 1.1))
+        _assert_fits_binned(x, support, pmf(float(mu)), pmf(float(mu) * 1.1))
 
     def test_refuses_parameters_out_of_range(self):
         with pytest.raises(SecAggValueError):
@@ -218,3 +275,44 @@ class TestHadamard:
         x.flags.writeable = False
         with pytest.raises(SecAggValueError):
             bindings.secagg_hadamard_fwht(x)
+
+
+class TestPinnedOutputs:
+    """Fixed seed, fixed output: any change to what a seed produces shows up here.
+
+    The statistical tests above cannot see a small change in the law; these hashes
+    can. A deliberate change of algorithm (new outputs, same law) updates them, and
+    says so in its commit.
+    """
+
+    SEED = hashlib.sha256(b"secagg noise pin").digest()
+    CASES = {
+        "dgauss 7/3": ("c4b03f86acf73a6c315e5389d74ba228", [-2, -4, 4, -1, 1]),
+        "dgauss 2^40/3": ("21c765b13d65ae8b51ded7f5c8741e31",
+                          [531520, -867897, -1296782, -366242, -1932825]),
+        "dlaplace 40": ("978ca524a4ed5c6962b2528688d866df", [-13, 75, 17, -4, 45]),
+        "bexp 5/2": ("25fb4b216683644cc603f4965cb1ee5d", [0, 0, 1, 0, 1]),
+        "poisson 9/2": ("844fb7c7e9fcb8aa2584f0088431e9d4", [5, 9, 5, 7, 3]),
+        "poisson 4096": ("236fe7e32494869ae3c7ead416124cdd", [4046, 4094, 4028, 4055, 4068]),
+        "skellam 100": ("0fea71f7a542e4a2cf105bc68fd206c4", [-12, 4, -9, 15, 4]),
+    }
+
+    def _draw(self, case: str) -> np.ndarray:
+        s = self.SEED
+        return {
+            "dgauss 7/3": lambda: noise.discrete_gaussian(1000, Fraction(7, 3), seed=s),
+            "dgauss 2^40/3": lambda: noise.discrete_gaussian(1000, Fraction(2**40, 3), seed=s),
+            "dlaplace 40": lambda: bindings.secagg_noise_dlaplace(1000, 40, s),
+            "bexp 5/2": lambda: bindings.secagg_noise_bernoulli_exp(1000, 5, 2, s),
+            "poisson 9/2": lambda: noise.poisson(1000, Fraction(9, 2), seed=s),
+            "poisson 4096": lambda: noise.poisson(1000, 4096, seed=s),
+            "skellam 100": lambda: noise.skellam(1000, 100, seed=s),
+        }[case]()
+
+    @pytest.mark.parametrize("case", sorted(CASES))
+    def test_seeded_output_is_pinned(self, case):
+        x = self._draw(case)
+        digest, head = self.CASES[case]
+        assert x[:5].tolist() == head
+        little = x.astype(x.dtype.newbyteorder("<"))
+        assert hashlib.sha256(little.tobytes()).hexdigest()[:32] == digest

@@ -69,13 +69,15 @@ def discrete_gaussian(m: int, variance: Rational, *, seed: bytes | None = None) 
 def skellam(m: int, mu: Rational, *, seed: bytes | None = None) -> np.ndarray:
     """``m`` i.i.d. draws of Skellam(mu, mu) = Poisson(mu) - Poisson(mu); variance 2 mu.
 
-    Exact, but O(mu) work per draw (see csrc/cdef/noise.h); mu <= 2^24. Returns int64.
+    Exact; O(sqrt(mu)) expected work per draw for mu >= 6 (rejection from a two-sided
+    geometric with rational acceptance factors), O(mu) below; csrc/cdef/noise.h has the
+    derivation. mu <= 2^24, denominator <= 2^32. Returns int64.
     """
     mu = _as_fraction(mu, "mu")
     return bindings.secagg_noise_skellam(m, mu.numerator, mu.denominator, _seed(seed))
 
 
 def poisson(m: int, mu: Rational, *, seed: bytes | None = None) -> np.ndarray:
-    """``m`` i.i.d. exact Poisson(mu) draws (int64), mu <= 2^24."""
+    """``m`` i.i.d. exact Poisson(mu) draws (int64), mu <= 2^24; O(sqrt(mu)) work for mu >= 6."""
     mu = _as_fraction(mu, "mu")
     return bindings.secagg_noise_poisson(m, mu.numerator, mu.denominator, _seed(seed))
