@@ -58,10 +58,15 @@ class UnitCosts:
     """Seconds per operation (and bytes per second for keystream) on one core.
 
     ``client_overhead[stage]`` is (seconds per session, per neighbour, per client in
-    the cohort, per squared neighbour count on a Harary graph) of the client's Python
-    work not covered by the primitives;
-    ``server_overhead[stage]`` is (seconds per client, per client-neighbour pair);
-    ``memory`` is (bytes, per vector element, per client-neighbour pair, per client).
+    the cohort, per squared neighbour count on a Harary graph, per consistency signer
+    within three hops, per squared neighbour count on the complete graph) of the
+    client's Python work not covered by the primitives (``_overhead_features`` says
+    which stages use which);
+    ``server_overhead[stage]`` is (seconds per client, per client-neighbour pair, and
+    per pair again on a Harary graph, whose pairs cost more);
+    ``memory`` is (bytes, per vector element, per client-neighbour pair, per client, per
+    signer-signer pair within three hops).
+    Shorter tuples (files written before a feature existed) leave the missing terms out.
     """
 
     keystream_gbps: Mapping[str, float]  #: fused mask expansion and accumulation, GB of keystream / s
@@ -86,9 +91,14 @@ class UnitCosts:
     stretch_s: float = 0.0  #: one Argon2id stretch of the SecAgg+ graph seed
     lagrange_fixed_s: float = 0.0  #: Reconstructor(xs), besides the per-t^2 term
     reconstruct_fixed_s: float = 0.0  #: one reconstruction, besides the per-share term
+    #: A deployed client's check of one key-directory record (payload hash, Ed25519
+    #: verification, Python); 0 in files written before it was measured: ``verify_s`` then.
+    directory_record_s: float = 0.0
+    #: BLAKE2b per byte: the server names every received message (redelivery check).
+    digest_byte_s: float = 0.0
     client_overhead: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    server_overhead: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    memory: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    server_overhead: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    memory: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
     machine: str = ""
     measured: str = ""  #: UTC time of the calibration
 
@@ -103,54 +113,57 @@ class UnitCosts:
                f"unit costs must be a format-{_FORMAT} object")
         names = {f.name for f in dataclasses.fields(cls)}
         optional = {"threads_efficiency", "stretch_s", "lagrange_fixed_s", "reconstruct_fixed_s",
-                    "machine", "measured"}
+                    "directory_record_s", "digest_byte_s", "machine", "measured"}
         missing = names - set(data) - optional
         ensure(not missing, f"unit costs lack {sorted(missing)}")
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in names}
         for key in ("client_overhead", "server_overhead"):
             kwargs[key] = {s: tuple(v) for s, v in dict(kwargs.get(key) or {}).items()}
-        kwargs["memory"] = tuple(kwargs.get("memory") or (0.0, 0.0, 0.0, 0.0))
+        kwargs["memory"] = tuple(kwargs.get("memory") or (0.0,) * 5)
         return cls(**kwargs)
 
 
 # Measured with `secagg bench calibrate` on the project's machine (Xeon, AVX-512, VAES);
 # see docs/benchmarks.md. Used when no calibration of this machine is cached.
 DEFAULT_UNIT_COSTS = UnitCosts(
-    keystream_gbps={"chacha20": 6.71, "aes256ctr": 28.8},
-    kx_keygen_s=1.4e-05,
-    kx_agree_s=3.11e-05,
-    sign_s=3.15e-05,
-    verify_s=4.33e-05,
-    kdf_s=6.81e-06,
-    aead_encrypt_s=5.16e-06,
-    aead_decrypt_s=4.54e-06,
-    shamir_split_s=1.53e-05,
-    shamir_split_product_s=1.12e-08,
-    lagrange_s=4.26e-09,
-    reconstruct_share_s=5e-07,
-    encode_element_s=3.81e-09,
-    pack_element_s={"byte": 7.52e-09, "odd": 8.63e-10},
-    unpack_add_element_s={"byte": 4.3e-10, "odd": 1.16e-09},
-    decode_element_s=4.18e-09,
-    stretch_s=0.0346,
-    lagrange_fixed_s=1.75e-05,
-    reconstruct_fixed_s=8.03e-06,
+    keystream_gbps={"chacha20": 7.02, "aes256ctr": 30.2},
+    kx_keygen_s=1.39e-05,
+    kx_agree_s=3.08e-05,
+    sign_s=3.11e-05,
+    verify_s=4.19e-05,
+    kdf_s=6.79e-06,
+    aead_encrypt_s=5.13e-06,
+    aead_decrypt_s=4.58e-06,
+    shamir_split_s=1.85e-05,
+    shamir_split_product_s=1.09e-08,
+    lagrange_s=4.39e-09,
+    reconstruct_share_s=4.98e-07,
+    encode_element_s=3.77e-09,
+    pack_element_s={"byte": 6.72e-09, "odd": 1.04e-09},
+    unpack_add_element_s={"byte": 2.97e-10, "odd": 1.14e-09},
+    decode_element_s=1.21e-09,
+    threads_efficiency=0.875,
+    stretch_s=0.0258,
+    lagrange_fixed_s=1.9e-05,
+    reconstruct_fixed_s=1.02e-05,
+    directory_record_s=5.39e-05,
+    digest_byte_s=7.56e-10,
+    memory=(295000.0, 14.8, 251.0, 0.0, 141.0),
     client_overhead={
-        "advertise": (1.36e-05, 2.16e-08, 1.43e-08, 0.0),
-        "share": (0.000282, 2.03e-05, 1.82e-05, 0.0),
-        "masked": (0.0, 0.0, 2.89e-10, 4.22e-07),
-        "consistency": (4.04e-05, 0.0, 4.17e-08, 0.0),
-        "unmask": (0.000264, 6.53e-05, 1.16e-06, 7.48e-07),
+        "advertise": (1.19e-05, 3.99e-09, 0.0, 0.0, 0.0, 0.0),
+        "share": (0.000117, 1.28e-05, 4.46e-07, 0.0, 0.0, 0.0),
+        "masked": (0.0, 0.0, 4.59e-09, 0.0, 0.0, 0.0),
+        "consistency": (3.79e-05, 1.24e-08, 1.08e-08, 0.0, 0.0, 0.0),
+        "unmask": (0.000269, 3.1e-05, 2.1e-06, 4.23e-07, 0.0, 7.9e-08),
     },
     server_overhead={
-        "advertise": (8.22e-06, 0.0),
-        "share": (5.08e-05, 1.02e-06),
-        "masked": (0.000157, 6.44e-07),
-        "consistency": (5.8e-05, 1e-06),
-        "unmask": (0.000176, 1.83e-07),
+        "advertise": (7.63e-06, 0.0, 0.0),
+        "share": (2.08e-05, 7.55e-07, 4.28e-07),
+        "masked": (2.62e-05, 2.24e-07, 4.32e-07),
+        "consistency": (5.39e-05, 7.29e-07, 5.48e-07),
+        "unmask": (1.72e-05, 1.12e-06, 1.07e-06),
     },
-    memory=(0.0, 14.8, 297.0, 13300.0),
-    machine="project reference machine (x86_64, AVX-512, VAES)", measured="2026-12-01T23:37:55Z",
+    machine="project reference machine (x86_64, AVX-512, VAES)", measured="2026-12-02T00:59:14Z",
 )
 
 
@@ -382,9 +395,10 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     k_share = w.neighbours(w.sharers)
     split = u.shamir_split_s + u.shamir_split_product_s * k_adv * w.t
     stretch = u.stretch_s if w.graph == "harary" else 0.0
-    # Every directory record is verified (and the graph seed stretched) by every client,
+    # Every directory record is checked (and the graph seed stretched) by every client,
     # except in a simulation, where one process pays them once.
-    directory = 0.0 if w.simulated else w.advertisers * u.verify_s + stretch
+    record = u.directory_record_s or u.verify_s
+    directory = 0.0 if w.simulated else w.advertisers * record + stretch
     signers = w.within_three_hops(w.signers) if w.consistency_check else 0.0
     client = {
         "advertise": 2 * u.kx_keygen_s + u.sign_s,
@@ -406,7 +420,9 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     server = {
         "advertise": stretch,
         "share": 0.0,
-        "masked": counted * w.m * u.unpack_add_element_s[_width(w.bits)],
+        # Each masked input is named (hashed) for the redelivery check, parsed, unpacked, added.
+        "masked": counted * (w.m * u.unpack_add_element_s[_width(w.bits)]
+                             + math.ceil((w.m + 1) * w.bits / 8) * u.digest_byte_s),
         "consistency": 0.0,
         "unmask": (lagrange_sets * (u.lagrange_fixed_s + u.lagrange_s * w.t ** 2)
                    + secrets * (u.reconstruct_fixed_s + w.t * u.reconstruct_share_s)
@@ -418,16 +434,38 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     return client, server
 
 
-def _overhead_features(w: Workload) -> tuple[dict[str, tuple[float, float, float, float]],
-                                              dict[str, tuple[float, float]]]:
-    """Feature values the fitted overheads multiply: client (1, k, n, k^2 on a Harary graph),
-    server (clients, client-neighbour pairs)."""
+#: Which client overhead features each stage uses (the others are 0): (1, k, n, k^2 Harary,
+#: H, k^2 complete). Only the unmasking round walks signers within three hops (H) and each
+#: attested partner's neighbours (k^2, at a different price per graph).
+_CLIENT_FEATURES = {
+    "advertise": (1, 1, 1, 0, 0, 0),
+    "share": (1, 1, 1, 0, 0, 0),
+    "masked": (1, 1, 1, 0, 0, 0),
+    "consistency": (1, 1, 1, 0, 0, 0),
+    "unmask": (1, 1, 1, 1, 1, 1),
+}
+
+
+def _overhead_features(w: Workload) -> tuple[dict[str, tuple[float, ...]], dict[str, tuple[float, ...]]]:
+    """Feature values the fitted overheads multiply.
+
+    Client: (1, k, n, k^2 on a Harary graph, H, k^2 on the complete graph), H the
+    consistency signers within three hops (``Workload.within_three_hops``), masked
+    per stage by ``_CLIENT_FEATURES``. Server: (N, N k, N k on a Harary graph), N the
+    clients active in the stage: a Harary graph's pairs cost more (neighbour lists
+    come from a permuted ring, indexed and sorted, and the consistency round forwards
+    the 3k + 1 signatures within three hops of each client, against n = k + 1 on the
+    complete graph), so the third term is that graph's surcharge per pair.
+    """
     k = float(w.k)
-    k2 = k * k if w.graph == "harary" else 0.0  # unmasking rules walk neighbours of neighbours
-    client = {s: (1.0, k, float(w.n), k2) for s in STAGES}
+    harary = w.graph == "harary"
+    signers = w.within_three_hops(w.signers) if w.consistency_check else 0.0
+    values = (1.0, k, float(w.n), k * k if harary else 0.0, signers, 0.0 if harary else k * k)
+    client = {s: tuple(x * on for x, on in zip(values, _CLIENT_FEATURES[s], strict=True)) for s in STAGES}
     alive = {"advertise": w.advertisers, "share": w.sharers, "masked": w.counted,
              "consistency": w.signers, "unmask": w.responders}
-    server = {s: (float(alive[s]), float(alive[s]) * k) for s in STAGES}
+    server = {s: (float(alive[s]), float(alive[s]) * k, float(alive[s]) * k if harary else 0.0)
+              for s in STAGES}
     return client, server
 
 
@@ -439,8 +477,7 @@ def predict(w: Workload, u: UnitCosts) -> Prediction:
         client[s] += sum(a * x for a, x in zip(u.client_overhead.get(s, ()), cf[s], strict=False))
         server[s] += sum(a * x for a, x in zip(u.server_overhead.get(s, ()), sf[s], strict=False))
     sizes = message_bytes(w)
-    c0, c_elem, c_pair, c_client = u.memory
-    memory = c0 + c_elem * (w.m + 1) + c_pair * w.n * w.k + c_client * w.n
+    memory = sum(c * x for c, x in zip(u.memory, _memory_features(w), strict=False))
     return Prediction(
         client_stage_s=client, server_stage_s=server,
         upload_bytes=sizes["upload"], download_bytes=sizes["download"],
@@ -498,6 +535,9 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, Any]:
     out["aead_encrypt_s"] = _best(lambda: crypto.aead_encrypt(a.secret, plain, ad), 1000)
     out["aead_decrypt_s"] = _best(lambda: crypto.aead_decrypt(a.secret, ct, ad), 1000)
     out["stretch_s"] = _best(lambda: crypto.stretch(os.urandom(32)), 1)
+    out["directory_record_s"] = _directory_record_s()
+    blob = os.urandom(1 << 22)
+    out["digest_byte_s"] = _best(lambda: wire.message_digest(blob), 10) / len(blob)
     log("Shamir")
     secret = os.urandom(32)
     small = _best(lambda: shamir.split(secret, list(range(1, 5)), 2), 200)
@@ -547,14 +587,48 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, Any]:
     return out
 
 
-#: Small sessions the protocol overheads are fitted on: (n, m, graph, dropout, stage).
+def _directory_record_s(records: int = 200) -> float:
+    """CPU seconds a deployed client spends per key-directory record: the uncached check
+    every client runs (``client._directory_verifies``) on a directory of real adverts."""
+    from secagg import client, crypto, derivation
+    from secagg import messages as msg
+
+    digest = bytes(32)
+    keys, rows = [], []
+    for i in range(records):
+        ident = crypto.generate_signing_keypair()
+        mask_pk, enc_pk = crypto.generate_kx_keypair().public, crypto.generate_kx_keypair().public
+        signature = crypto.sign(ident.secret, derivation.advert_payload(digest, i, mask_pk, enc_pk))
+        rows.append(msg.AdvertiseKeys(i, digest, mask_pk, enc_pk, signature).record())
+        keys.append(ident.public)
+    table, roster = b"".join(rows), b"".join(keys)
+    check = client._directory_verifies.__wrapped__
+    ensure(check(digest, table, roster), "the calibration directory does not verify")
+    return _best(lambda: check(digest, table, roster), 1) / records
+
+
+#: Sessions the protocol overheads are fitted on: (n, m, graph, dropout, stage, heap traced).
+#: Both graphs, k from 16 to 199, with and without dropouts, and one at n = 1000, where the
+#: per-pair Python work of the server had been under-predicted when fitted on n <= 600.
+#: The heap is traced (a second, three-fold slower run) on the smaller ones only.
 _CALIBRATION_SESSIONS = (
-    (24, 200_000, "complete", 0.0, "masked"),
-    (60, 2_000, "complete", 0.1, "masked"),
-    (120, 2_000, "complete", 0.0, "masked"),
-    (300, 2_000, "harary", 0.1, "masked"),
-    (600, 2_000, "harary", 0.0, "masked"),
+    (24, 200_000, "complete", 0.0, "masked", True),
+    (60, 2_000, "complete", 0.1, "masked", True),
+    (120, 2_000, "complete", 0.0, "masked", True),
+    (200, 2_000, "complete", 0.2, "masked", False),
+    (100, 2_000, "harary", 0.0, "masked", True),
+    (200, 2_000, "harary", 0.3, "masked", True),
+    (300, 2_000, "harary", 0.1, "masked", True),
+    (600, 2_000, "harary", 0.0, "masked", True),
+    (1000, 2_000, "harary", 0.1, "masked", False),
 )
+
+
+def _memory_features(w: Workload) -> tuple[float, ...]:
+    """What the server heap bound grows with: (1, m + 1, n k, n, n H), H as in ``_overhead_features``
+    (the unmasking requests hold every signature within three hops of each signer)."""
+    signers = w.within_three_hops(w.signers) if w.consistency_check else 0.0
+    return (1.0, float(w.m + 1), float(w.n * w.k), float(w.n), w.signers * signers)
 
 
 def _fit_nonnegative(rows: list[list[float]], targets: list[float]) -> list[float]:
@@ -581,9 +655,9 @@ def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, Any
     from secagg.bench_protocol import SweepPoint, record_number, run_point
 
     rows: list[tuple[Workload, dict[str, object]]] = []
-    for n, m, graph, dropout, stage in _CALIBRATION_SESSIONS:
+    for n, m, graph, dropout, stage, traced in _CALIBRATION_SESSIONS:
         log(f"session n={n} m={m} {graph} dropout={dropout}")
-        record = run_point(SweepPoint(n, m, graph, dropout, stage), memory=True)
+        record = run_point(SweepPoint(n, m, graph, dropout, stage), memory=traced)
         ensure(record["status"] == "ok", f"calibration session failed: {record['error']}")
         w = workload(n, m, int(record_number(record, "k")), int(record_number(record, "t")),
                      graph=str(record["graph_used"]),
@@ -601,8 +675,9 @@ def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, Any
             s_y.append(max(record_number(r, f"server_{s}_s") - server[s], 0.0))
         client_overhead[s] = tuple(_fit_nonnegative(c_rows, c_y))
         server_overhead[s] = tuple(_fit_nonnegative(s_rows, s_y))
-    mem_rows = [[1.0, float(w.m + 1), float(w.n * w.k), float(w.n)] for w, _ in rows]
-    memory = tuple(_fit_nonnegative(mem_rows, [record_number(r, "server_peak_bytes") for _, r in rows]))
+    traced = [(w, r) for w, r in rows if r["server_peak_bytes"] is not None]
+    memory = tuple(_fit_nonnegative([list(_memory_features(w)) for w, _ in traced],
+                                    [record_number(r, "server_peak_bytes") for _, r in traced]))
     return {"client_overhead": client_overhead, "server_overhead": server_overhead, "memory": memory}
 
 
