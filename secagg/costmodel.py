@@ -464,8 +464,9 @@ def _overhead_features(w: Workload) -> tuple[dict[str, tuple[float, ...]], dict[
     client = {s: tuple(x * on for x, on in zip(values, _CLIENT_FEATURES[s], strict=True)) for s in STAGES}
     alive = {"advertise": w.advertisers, "share": w.sharers, "masked": w.counted,
              "consistency": w.signers, "unmask": w.responders}
-    server = {s: (float(alive[s]), float(alive[s]) * k, float(alive[s]) * k if harary else 0.0)
-              for s in STAGES}
+    server: dict[str, tuple[float, ...]] = {
+        s: (float(alive[s]), float(alive[s]) * k, float(alive[s]) * k if harary else 0.0) for s in STAGES
+    }
     return client, server
 
 
@@ -675,9 +676,9 @@ def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, Any
             s_y.append(max(record_number(r, f"server_{s}_s") - server[s], 0.0))
         client_overhead[s] = tuple(_fit_nonnegative(c_rows, c_y))
         server_overhead[s] = tuple(_fit_nonnegative(s_rows, s_y))
-    traced = [(w, r) for w, r in rows if r["server_peak_bytes"] is not None]
-    memory = tuple(_fit_nonnegative([list(_memory_features(w)) for w, _ in traced],
-                                    [record_number(r, "server_peak_bytes") for _, r in traced]))
+    heaps = [(w, r) for w, r in rows if r["server_peak_bytes"] is not None]
+    memory = tuple(_fit_nonnegative([list(_memory_features(w)) for w, _ in heaps],
+                                    [record_number(r, "server_peak_bytes") for _, r in heaps]))
     return {"client_overhead": client_overhead, "server_overhead": server_overhead, "memory": memory}
 
 
