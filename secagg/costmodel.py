@@ -96,6 +96,9 @@ class UnitCosts:
     directory_record_s: float = 0.0
     #: BLAKE2b per byte: the server names every received message (redelivery check).
     digest_byte_s: float = 0.0
+    #: One id of an IdSet (the survivor set) checked and framed in a message: the server
+    #: builds one unmasking request per signer, each carrying all survivors.
+    idset_element_s: float = 0.0
     client_overhead: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     server_overhead: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     memory: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
@@ -113,7 +116,7 @@ class UnitCosts:
                f"unit costs must be a format-{_FORMAT} object")
         names = {f.name for f in dataclasses.fields(cls)}
         optional = {"threads_efficiency", "stretch_s", "lagrange_fixed_s", "reconstruct_fixed_s",
-                    "directory_record_s", "digest_byte_s", "machine", "measured"}
+                    "directory_record_s", "digest_byte_s", "idset_element_s", "machine", "measured"}
         missing = names - set(data) - optional
         ensure(not missing, f"unit costs lack {sorted(missing)}")
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in names}
@@ -400,14 +403,17 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
     record = u.directory_record_s or u.verify_s
     directory = 0.0 if w.simulated else w.advertisers * record + stretch
     signers = w.within_three_hops(w.signers) if w.consistency_check else 0.0
+    # The survivor set (U ids) travels in the consistency request (once for all) and in
+    # each unmasking request; every message is checked when built and when received.
+    survivor_set = w.counted * u.idset_element_s
     client = {
         "advertise": 2 * u.kx_keygen_s + u.sign_s,
         "share": directory + k_adv * (2 * u.kx_agree_s + 2 * u.kdf_s + u.aead_encrypt_s) + 2 * split,
         "masked": (w.m * u.encode_element_s + k_share * u.aead_decrypt_s + (k_share + 1) * mask_s
                    + w.m * u.pack_element_s[_width(w.bits)] + u.sign_s),
-        "consistency": u.sign_s if w.consistency_check else 0.0,
+        "consistency": u.sign_s + survivor_set if w.consistency_check else 0.0,
         # Consistency signatures within three hops, and each counted partner's partner set.
-        "unmask": (signers + w.neighbours(w.counted)) * u.verify_s,
+        "unmask": (signers + w.neighbours(w.counted)) * u.verify_s + survivor_set,
     }
     counted, dropped = w.counted, w.unmasked_dropped
     partners = w.k * counted / (w.n - 1)  # a dropped client's neighbours that were counted
@@ -421,9 +427,12 @@ def _primitive_costs(w: Workload, u: UnitCosts) -> tuple[dict[str, float], dict[
         "advertise": stretch,
         "share": 0.0,
         # Each masked input is named (hashed) for the redelivery check, parsed, unpacked, added.
-        "masked": counted * (w.m * u.unpack_add_element_s[_width(w.bits)]
-                             + math.ceil((w.m + 1) * w.bits / 8) * u.digest_byte_s),
-        "consistency": 0.0,
+        "masked": (counted * (w.m * u.unpack_add_element_s[_width(w.bits)]
+                              + math.ceil((w.m + 1) * w.bits / 8) * u.digest_byte_s)
+                   + (0.0 if w.consistency_check else counted * survivor_set)),
+        # One request per signer (per survivor without the consistency check, built when
+        # the masked round closes), each with the whole survivor set: O(n^2) in all.
+        "consistency": w.signers * survivor_set if w.consistency_check else 0.0,
         "unmask": (lagrange_sets * (u.lagrange_fixed_s + u.lagrange_s * w.t ** 2)
                    + secrets * (u.reconstruct_fixed_s + w.t * u.reconstruct_share_s)
                    + counted * u.kdf_s
@@ -539,6 +548,9 @@ def _measure_primitives(log: Callable[[str], None]) -> dict[str, Any]:
     out["directory_record_s"] = _directory_record_s()
     blob = os.urandom(1 << 22)
     out["digest_byte_s"] = _best(lambda: wire.message_digest(blob), 10) / len(blob)
+    survivors = msg.encode_ids(range(1 << 20))
+    out["idset_element_s"] = _best(
+        lambda: wire.encode(msg.UnmaskRequest(bytes(32), survivors, b"", (), (), (), (), ())), 5) / (1 << 20)
     log("Shamir")
     secret = os.urandom(32)
     small = _best(lambda: shamir.split(secret, list(range(1, 5)), 2), 200)

@@ -23,7 +23,7 @@ UNITS = dataclasses.replace(
     pack_element_s={"byte": 2e-3, "odd": 4e-3}, unpack_add_element_s={"byte": 3e-3, "odd": 5e-3},
     decode_element_s=1e-4, threads_efficiency=0.5, lagrange_fixed_s=1.5, reconstruct_fixed_s=0.75,
     directory_record_s=0.0,  # falls back to verify_s: one verification per directory record
-    digest_byte_s=0.0,
+    digest_byte_s=0.0, idset_element_s=0.0,
     client_overhead={s: (0.0, 0.0, 0.0, 0.0) for s in cm.STAGES}, stretch_s=0.0,
     server_overhead={s: (0.0, 0.0) for s in cm.STAGES},
     memory=(100.0, 8.0, 2.0, 10.0),
@@ -168,6 +168,20 @@ class TestIssue7Terms:
             assert more.server_stage_s["masked"] - plain.server_stage_s["masked"] == pytest.approx(
                 w.counted * packed * 0.5)
 
+    def test_every_unmasking_request_carries_the_survivor_set(self) -> None:
+        n, k = 101, 20
+        w = cm.workload(n, 10, k, 12, dropout=0.1, stage="masked")  # 91 counted, all sign
+        plain, more = self._added(w, idset_element_s=0.5)
+        assert more.server_stage_s["consistency"] - plain.server_stage_s["consistency"] == pytest.approx(
+            91 * 91 * 0.5)  # O(n^2): one request per signer, each with all survivors
+        for s in ("consistency", "unmask"):
+            assert more.client_stage_s[s] - plain.client_stage_s[s] == pytest.approx(91 * 0.5)
+        # Without the consistency check the requests are built when the masked round closes.
+        w = cm.workload(n, 10, k, 12, dropout=0.1, stage="masked", consistency_check=False)
+        plain, more = self._added(w, idset_element_s=0.5)
+        assert more.server_stage_s["masked"] - plain.server_stage_s["masked"] == pytest.approx(91 * 91 * 0.5)
+        assert more.server_stage_s["consistency"] == more.client_stage_s["consistency"] == 0.0
+
     def test_heap_grows_with_signatures_held_for_the_requests(self) -> None:
         n, k = 101, 20
         w = cm.workload(n, 1000, k, 12, graph="harary")
@@ -186,7 +200,7 @@ class TestIssue7Terms:
 
     def test_unit_cost_files_without_the_new_terms_still_load(self, tmp_path) -> None:
         data = cm.DEFAULT_UNIT_COSTS.to_json()
-        del data["directory_record_s"], data["digest_byte_s"]
+        del data["directory_record_s"], data["digest_byte_s"], data["idset_element_s"]
         data["client_overhead"] = {s: [1.0, 2.0, 3.0, 4.0] for s in cm.STAGES}
         data["server_overhead"] = {s: [1.0, 2.0] for s in cm.STAGES}
         data["memory"] = [1.0, 2.0, 3.0, 4.0]
