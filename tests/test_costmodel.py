@@ -138,10 +138,12 @@ class TestIssue7Terms:
         for w, signers, k2h, k2c in ((h, 3 * k + 1, k * k, 0), (c, n, 0, (n - 1) ** 2)):
             plain, more = self._added(w, client_overhead=self.OVERHEAD)
             added = more.client_stage_s["unmask"] - plain.client_stage_s["unmask"]
-            assert added == pytest.approx(1 + 2 * w.k + 3 * n + 4 * k2h + 5 * signers + 6 * k2c)
-            # The other rounds use (1, k, n) only.
+            assert added == pytest.approx(1 + 2 * w.k + 4 * k2h + 5 * signers + 6 * k2c)
+            # The other rounds use (1, k), and the directory round n as well.
             for s in ("advertise", "share", "masked", "consistency"):
-                assert more.client_stage_s[s] - plain.client_stage_s[s] == pytest.approx(1 + 2 * w.k + 3 * n)
+                per_record = 3 * n if s == "share" else 0
+                assert more.client_stage_s[s] - plain.client_stage_s[s] == pytest.approx(
+                    1 + 2 * w.k + per_record)
 
     def test_three_hop_signers_follow_dropouts(self) -> None:
         w = cm.workload(101, 10, 20, 12, graph="harary", dropout=0.1, stage="consistency")
