@@ -698,7 +698,7 @@ def _fit_overheads(base: UnitCosts, log: Callable[[str], None]) -> dict[str, Any
 
 
 def calibrate(log: Callable[[str], None] = lambda _: None) -> UnitCosts:
-    """Measure this machine's unit costs (about a minute on one core)."""
+    """Measure this machine's unit costs (about three minutes of CPU on one core)."""
     primitives = _measure_primitives(log)
     base = dataclasses.replace(DEFAULT_UNIT_COSTS, **primitives)
     fitted = _fit_overheads(base, log)
