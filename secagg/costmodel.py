@@ -158,7 +158,7 @@ DEFAULT_UNIT_COSTS = UnitCosts(
         "share": (0.000308, 1.44e-05, 6.16e-07, 0.0, 0.0, 0.0),
         "masked": (0.000134, 1.59e-05, 0.0, 0.0, 0.0, 0.0),
         "consistency": (4.13e-05, 3.44e-08, 0.0, 0.0, 0.0, 0.0),
-        "unmask": (0.000149, 4.68e-05, 5.77e-18, 3.71e-07, 8.69e-06, 2.39e-08),
+        "unmask": (0.000149, 4.68e-05, 0.0, 3.71e-07, 8.69e-06, 2.39e-08),
     },
     server_overhead={
         "advertise": (8.93e-06, 0.0, 1.36e-07),
@@ -652,7 +652,7 @@ def _fit_nonnegative(rows: list[list[float]], targets: list[float]) -> list[floa
     import numpy as np
 
     a, y = np.asarray(rows, dtype=np.float64), np.asarray(targets, dtype=np.float64)
-    active = list(range(a.shape[1]))
+    active = [j for j in range(a.shape[1]) if np.any(a[:, j])]  # a feature never present stays 0
     coef = np.zeros(a.shape[1])
     while active:
         # Relative error is what matters: weight each row by 1 / target.

@@ -270,6 +270,9 @@ class TestUnitCostFiles:
         assert coef == pytest.approx([2, 3, 0], abs=1e-9)
         coef = cm._fit_nonnegative([[1.0, x] for x in (1.0, 2.0, 3.0)], [5 - x for x in (1.0, 2.0, 3.0)])
         assert all(c >= 0 for c in coef)
+        # A feature a stage does not use (an all-zero column) gets exactly 0.
+        coef = cm._fit_nonnegative([[1.0, 0.0, x] for x in (1.0, 2.0, 3.0)], [2 + x for x in (1.0, 2.0, 3.0)])
+        assert coef[1] == 0.0 and coef == pytest.approx([2, 0, 1], abs=1e-9)
 
 
 class TestPlanCommand:
