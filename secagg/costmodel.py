@@ -49,7 +49,7 @@ __all__ = [
 STAGES = ("advertise", "share", "masked", "consistency", "unmask")
 _FORMAT = 1
 #: The largest n at which every prediction was checked within 25 % of a measured session
-#: (docs/benchmarks.md; at n = 10^4 the server was 2.2 times low): beyond it, extrapolations.
+#: (docs/benchmarks.md; at n = 10^4 the server was 1.6-2.2 times low): beyond, extrapolations.
 CALIBRATED_UP_TO = 1_000
 
 
