@@ -22,6 +22,8 @@ UNITS = dataclasses.replace(
     lagrange_s=0.25, reconstruct_share_s=0.125, encode_element_s=1e-3,
     pack_element_s={"byte": 2e-3, "odd": 4e-3}, unpack_add_element_s={"byte": 3e-3, "odd": 5e-3},
     decode_element_s=1e-4, threads_efficiency=0.5, lagrange_fixed_s=1.5, reconstruct_fixed_s=0.75,
+    directory_record_s=0.0,  # falls back to verify_s: one verification per directory record
+    digest_byte_s=0.0, idset_element_s=0.0,
     client_overhead={s: (0.0, 0.0, 0.0, 0.0) for s in cm.STAGES}, stretch_s=0.0,
     server_overhead={s: (0.0, 0.0) for s in cm.STAGES},
     memory=(100.0, 8.0, 2.0, 10.0),
@@ -113,11 +115,108 @@ class TestFormulas:
         w = cm.workload(11, 1000, 10, 6)
         plain, more = cm.predict(w, UNITS), cm.predict(w, units)
         added = more.client_stage_s["share"] - plain.client_stage_s["share"]
-        assert added == pytest.approx(1 + 2 * 10 + 3 * 11 + 4 * 10 * 10)  # k^2 term: Harary
+        assert added == pytest.approx(1 + 2 * 10 + 3 * 11)  # the k^2 term is the unmasking round's
         assert more.server_stage_s["share"] - plain.server_stage_s["share"] == pytest.approx(5 * 11 + 7 * 110)
         assert plain.server_peak_bytes == pytest.approx(100 + 8 * 1001 + 2 * 110 + 10 * 11)
         assert plain.wall_s(11) == pytest.approx(11 * plain.client_s + plain.server_s)
         assert (plain.client_messages, plain.server_broadcasts) == (5, 4)
+
+
+class TestIssue7Terms:
+    """The work issue 7 added: three-hop signers (H), partner sets, the directory check."""
+
+    OVERHEAD = {s: (1.0, 2.0, 3.0, 4.0, 5.0, 6.0) for s in cm.STAGES}
+
+    def _added(self, w: cm.Workload, **units: object) -> tuple[cm.Prediction, cm.Prediction]:
+        more = dataclasses.replace(UNITS, **units)
+        return cm.predict(w, UNITS), cm.predict(w, more)
+
+    def test_client_unmasking_pays_per_three_hop_signer_and_per_squared_degree(self) -> None:
+        n, k = 101, 20
+        h = cm.workload(n, 10, k, 12, graph="harary")
+        c = cm.workload(n, 10, n - 1, 53, graph="complete")
+        for w, signers, k2h, k2c in ((h, 3 * k + 1, k * k, 0), (c, n, 0, (n - 1) ** 2)):
+            plain, more = self._added(w, client_overhead=self.OVERHEAD)
+            added = more.client_stage_s["unmask"] - plain.client_stage_s["unmask"]
+            assert added == pytest.approx(1 + 2 * w.k + 4 * k2h + 5 * signers + 6 * k2c)
+            # The other rounds use (1, k), and the directory round n as well.
+            for s in ("advertise", "share", "masked", "consistency"):
+                per_record = 3 * n if s == "share" else 0
+                assert more.client_stage_s[s] - plain.client_stage_s[s] == pytest.approx(
+                    1 + 2 * w.k + per_record)
+
+    def test_three_hop_signers_follow_dropouts(self) -> None:
+        w = cm.workload(101, 10, 20, 12, graph="harary", dropout=0.1, stage="consistency")
+        assert w.signers == 91
+        assert w.within_three_hops(w.signers) == pytest.approx(61 * 91 / 101)
+        assert cm.workload(101, 10, 20, 12, graph="complete").within_three_hops(101) == 101
+
+    def test_server_pairs_cost_more_on_a_harary_graph(self) -> None:
+        n, k = 101, 20
+        units = {"server_overhead": {s: (1.0, 2.0, 3.0) for s in cm.STAGES}}
+        harary = cm.workload(n, 10, k, 12, graph="harary")
+        complete = cm.workload(n, 10, n - 1, 53, graph="complete")
+        for w, extra in ((harary, 3 * n * k), (complete, 0)):
+            plain, more = self._added(w, **units)
+            for s in cm.STAGES:
+                assert more.server_stage_s[s] - plain.server_stage_s[s] == pytest.approx(
+                    n + 2 * n * w.k + extra)
+
+    def test_server_names_each_masked_input_by_its_hash(self) -> None:
+        n, m, k = 101, 1000, 20
+        for bits, packed in ((32, 4 * (m + 1)), (20, -(-20 * (m + 1) // 8))):
+            w = cm.workload(n, m, k, 12, bits=bits, dropout=0.1, stage="masked")
+            plain, more = self._added(w, digest_byte_s=0.5)
+            assert more.server_stage_s["masked"] - plain.server_stage_s["masked"] == pytest.approx(
+                w.counted * packed * 0.5)
+
+    def test_every_unmasking_request_carries_the_survivor_set(self) -> None:
+        n, k = 101, 20
+        w = cm.workload(n, 10, k, 12, dropout=0.1, stage="masked")  # 91 counted, all sign
+        plain, more = self._added(w, idset_element_s=0.5)
+        assert more.server_stage_s["consistency"] - plain.server_stage_s["consistency"] == pytest.approx(
+            91 * 91 * 0.5)  # O(n^2): one request per signer, each with all survivors
+        for s in ("consistency", "unmask"):
+            assert more.client_stage_s[s] - plain.client_stage_s[s] == pytest.approx(91 * 0.5)
+        # Without the consistency check the requests are built when the masked round closes.
+        w = cm.workload(n, 10, k, 12, dropout=0.1, stage="masked", consistency_check=False)
+        plain, more = self._added(w, idset_element_s=0.5)
+        assert more.server_stage_s["masked"] - plain.server_stage_s["masked"] == pytest.approx(91 * 91 * 0.5)
+        assert more.server_stage_s["consistency"] == more.client_stage_s["consistency"] == 0.0
+
+    def test_heap_grows_with_signatures_held_for_the_requests(self) -> None:
+        n, k = 101, 20
+        w = cm.workload(n, 1000, k, 12, graph="harary")
+        p = cm.predict(w, dataclasses.replace(UNITS, memory=(100.0, 8.0, 2.0, 10.0, 0.5)))
+        held = n * (3 * k + 1)  # each of n requests: the signers within three hops
+        assert p.server_peak_bytes == pytest.approx(100 + 8 * 1001 + 2 * n * k + 10 * n + 0.5 * held)
+
+    def test_deployed_client_checks_each_directory_record_at_the_measured_price(self) -> None:
+        n, k, t = 101, 20, 12
+        units = dataclasses.replace(UNITS, directory_record_s=9.0, stretch_s=100.0)
+        deployed = cm.predict(cm.workload(n, 10, k, t, dropout=0.1, stage="share"), units)
+        simulated = cm.predict(cm.workload(n, 10, k, t, dropout=0.1, stage="share", simulated=True), units)
+        # Everyone advertised (they vanish at the share stage): 101 records.
+        assert deployed.client_stage_s["share"] - simulated.client_stage_s["share"] == pytest.approx(
+            n * 9.0 + 100.0)
+
+    def test_unit_cost_files_without_the_new_terms_still_load(self, tmp_path) -> None:
+        data = cm.DEFAULT_UNIT_COSTS.to_json()
+        del data["directory_record_s"], data["digest_byte_s"], data["idset_element_s"]
+        data["client_overhead"] = {s: [1.0, 2.0, 3.0, 4.0] for s in cm.STAGES}
+        data["server_overhead"] = {s: [1.0, 2.0] for s in cm.STAGES}
+        data["memory"] = [1.0, 2.0, 3.0, 4.0]
+        path = tmp_path / "old.json"
+        path.write_text(json.dumps(data))
+        old, _ = cm.load_unit_costs(path)
+        assert old.directory_record_s == old.digest_byte_s == 0.0 and old.memory == (1.0, 2.0, 3.0, 4.0)
+        w = cm.workload(101, 10, 20, 12)
+        # Missing terms are left out; the directory check falls back to one verification a record.
+        legacy = cm.predict(w, old)
+        assert legacy.server_peak_bytes == pytest.approx(1 + 2 * 11 + 3 * 101 * 20 + 4 * 101)
+        simulated = cm.predict(dataclasses.replace(w, simulated=True), old)
+        assert legacy.client_stage_s["share"] - simulated.client_stage_s["share"] == pytest.approx(
+            101 * old.verify_s + old.stretch_s)
 
 
 class TestMessageBytes:
@@ -171,6 +270,9 @@ class TestUnitCostFiles:
         assert coef == pytest.approx([2, 3, 0], abs=1e-9)
         coef = cm._fit_nonnegative([[1.0, x] for x in (1.0, 2.0, 3.0)], [5 - x for x in (1.0, 2.0, 3.0)])
         assert all(c >= 0 for c in coef)
+        # A feature a stage does not use (an all-zero column) gets exactly 0.
+        coef = cm._fit_nonnegative([[1.0, 0.0, x] for x in (1.0, 2.0, 3.0)], [2 + x for x in (1.0, 2.0, 3.0)])
+        assert coef[1] == 0.0 and coef == pytest.approx([2, 0, 1], abs=1e-9)
 
 
 class TestPlanCommand:
