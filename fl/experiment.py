@@ -21,6 +21,8 @@ def label_of(cfg: FLConfig) -> str:
     dp = "no DP" if cfg.dp == "none" else f"DP {cfg.dp} z={cfg.noise_multiplier:g}"
     if cfg.dp == "distributed":
         dp = f"distributed DP {cfg.mechanism} z={cfg.noise_multiplier:g}"
+        # The graph is densified until the noise's threshold fits (complete for small cohorts).
+        agg = "secure aggregation"
     if cfg.level == "record":
         return f"cross-silo DP-SGD ({agg}, {dp.replace('DP ', 'record-level DP ', 1)})"
     return f"FedAvg ({agg}, {dp})"
