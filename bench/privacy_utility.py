@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from fl.fedavg import FLConfig, run_fedavg, train_centralised
-from fl.privacy import membership_tpr_bound
+from fl.privacy import ClientAccountant, membership_tpr_bound
 from fl.tasks import TASKS, TaskData, load_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +45,9 @@ GRID = {  # task: (noise multipliers, rounds to report)
     "keyboard": ((1.0,), (20, 60)),
 }
 EVAL_EVERY = {"keyboard": 10}  # evaluate only every k rounds (and at the reported rounds)
+EPSILON_ONLY = {  # task: (noise multipliers, rounds) of an accounting-only table (no training)
+    "keyboard": ((0.7, 1.0, 1.5, 2.0), (20, 60, 100)),
+}
 EXTRA = {  # other DP modes at z=1, longest round count
     "hospitals": ("local", "record"),
     "fraud": ("local",),
@@ -144,6 +147,40 @@ def _eps_text(values: list) -> str:
     return f"{hi:.2f}" if hi - lo < 0.005 else f"{statistics.fmean(values):.2f} (max {hi:.2f})"
 
 
+def _local(d: dict[str, object]) -> str:
+    """The task's local training and server step, in words."""
+    steps = d.get("max_local_steps")
+    text = (f"{d['local_epochs']} local epoch(s) of batch {d['batch_size']} at lr {d['lr']:g}"
+            + (f", at most {steps} steps" if steps else ""))
+    momentum = d.get("server_momentum") or 0.0
+    return text + (f"; FedAvgM, server momentum {momentum:g}" if momentum else "")
+
+
+def _epsilon_only(task: str) -> list[str]:
+    """Accounting-only table: the PLD (RDP) epsilon per z and R at the task's q and delta."""
+    if task not in EPSILON_ONLY:
+        return []
+    zs, rounds = EPSILON_ONLY[task]
+    d = TASKS[task]
+    q, delta = float(d["sample_rate"]), float(d["delta"])
+
+    def eps(z: float, r: int, accountant: str) -> float:
+        return ClientAccountant(z, "poisson", delta, accountant, rate=q,
+                                population=int(d["clients"])).epsilon(r)
+
+    lines = [f"Epsilon that client-level DP buys at q={q:g} (about {q * int(d['clients']):.0f}"
+             f" clients a round), delta={delta:g}, secret Poisson sampling (accounting only: PLD,"
+             f" RDP in brackets; TPR bound at {FPR:.1%} FPR from PLD's epsilon at"
+             f" R={d['rounds']}, the default):", "",
+             "| z | " + " | ".join(f"{r} rounds" for r in rounds) + f" | TPR bound at R={d['rounds']} |",
+             "|---|" + "---|" * (len(rounds) + 1)]
+    for z in zs:
+        cells = [f"{eps(z, r, 'pld'):.2f} ({eps(z, r, 'rdp'):.2f})" for r in rounds]
+        bound = membership_tpr_bound(eps(z, int(d["rounds"]), "pld"), delta, FPR)
+        lines.append(f"| {z:g} | " + " | ".join(cells) + f" | {bound:.4f} |")
+    return lines + [""]
+
+
 def _task_table(task: str, secure: bool, seeds: range, only: list[str] | None = None,
                 cache: Path | None = None) -> tuple[list[str], dict[str, object]]:
     zs, report = GRID[task]
@@ -177,8 +214,8 @@ def _task_table(task: str, secure: bool, seeds: range, only: list[str] | None = 
     lines = [f"### {task}", "",
              f"{d['clients']} clients, q={d['sample_rate']}, clip C={d['clip']},"
              f" delta={d['delta']:g}, {len(seeds)} seeds (mean ± sd); centralised {metric}"
-             f" {_cell(central)} ({d['central_epochs']} epochs). Aggregation:"
-             f" {'SecAgg+' if secure else 'plaintext sum'}. ({seconds:.0f} s)", "",
+             f" {_cell(central)} ({d['central_epochs']} epochs). Clients: {_local(d)}."
+             f" Aggregation: {'SecAgg+' if secure else 'plaintext sum'}. ({seconds:.0f} s)", "",
              f"| DP | {head} |", "|---|" + "---|---|" * len(report)]
     for name, metrics, eps in rows:
         cells = []
@@ -199,6 +236,7 @@ def _task_table(task: str, secure: bool, seeds: range, only: list[str] | None = 
             cells.append(f"{eps:.2f} -> {membership_tpr_bound(eps, float(d['delta']), FPR):.4f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += _epsilon_only(task)
     return lines, {"curves": curves, "central": statistics.fmean(central), "metric": metric}
 
 
