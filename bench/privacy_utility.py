@@ -1,12 +1,13 @@
 """Privacy-utility tables per task: the metric (mean +- sd over seeds) and epsilon per z and R.
 
 Run: ``PYTHONPATH=. .venv/bin/python bench/privacy_utility.py [--tasks hospitals fraud]
-[--seeds 5] [--secagg] [--only none "central z=1"] [--cache DIR]`` (``--secagg`` aggregates
-through SecAgg+ instead of the plaintext sum, which secagg matches within ~1e-7). Writes
-docs/results.md (keeping its hand-written notes section and the sections of tasks not rerun)
-and docs/img/privacy_utility_<task>.png. ``--only`` runs and tabulates only the named rows;
-``--cache`` keeps each finished run (keyed by its whole configuration and seed) as JSON, so a
-long grid can be run in parts, one process at a time, and tabulated at the end.
+[--seeds 5] [--secagg] [--only none "central z=1"] [--cache DIR [--cached-only]]``
+(``--secagg`` aggregates through SecAgg+ instead of the plaintext sum, which secagg matches
+within ~1e-7). Writes docs/results.md (keeping its hand-written notes section and the sections
+of tasks not rerun) and docs/img/privacy_utility_<task>.png. ``--only`` runs and tabulates only
+the named rows; ``--cache`` keeps each finished run (keyed by its whole configuration and seed)
+as JSON, so a long grid can be run in parts, one process at a time, and tabulated at the end;
+``--cached-only`` tabulates what the cache holds (a row with fewer seeds says how many).
 
 Tasks whose evaluation is expensive (keyboard: 10,683 held-out sequences) are evaluated only at
 the reported rounds and every ``EVAL_EVERY`` rounds (the plot's points), on the full test set;
@@ -63,14 +64,18 @@ def _base(task: str, rounds: int, secure: bool) -> FLConfig:
                     server_momentum=d.get("server_momentum", 0.0), secure=secure)
 
 
-def _cached(cache: Path | None, key: dict[str, object], run: Callable[[], dict]) -> dict:
-    """``run()``, or its result stored under ``cache`` for the same ``key``."""
+def _cached(cache: Path | None, key: dict[str, object], run: Callable[[], dict],
+            cached_only: bool = False) -> dict | None:
+    """``run()``, or its result stored under ``cache`` for the same ``key``; with
+    ``cached_only``, None instead of running what is not stored."""
     if cache is None:
         return run()
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     path = cache / f"{key['task']}-{digest[:16]}.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))["result"]
+    if cached_only:
+        return None
     result = run()
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": key, "result": result}, default=str), encoding="utf-8")
@@ -91,13 +96,15 @@ def _sparse(data: TaskData, rounds: int, at: set[int]) -> TaskData:
 
 
 def _runs(task: str, cfg: FLConfig, seeds: range, report: tuple[int, ...],
-          cache: Path | None) -> tuple[list[list], list[list]]:
+          cache: Path | None, cached_only: bool = False
+          ) -> tuple[list[list], list[list], float]:
     """Metric and epsilon per round, one list per seed (data split and init follow the seed);
-    the metric is None at rounds not evaluated (see ``EVAL_EVERY``)."""
+    the metric is None at rounds not evaluated (see ``EVAL_EVERY``). With ``cached_only``,
+    only the seeds already in ``cache``. Also the seconds the runs took (when they ran)."""
     d = TASKS[task]
     every = EVAL_EVERY.get(task, 1)
     at = set(report) | set(range(every, cfg.rounds + 1, every))
-    metrics, eps = [], []
+    metrics, eps, seconds = [], [], 0.0
     for seed in seeds:
         def run(seed: int = seed) -> dict[str, list]:
             data = load_task(task, int(d["clients"]), float(d["alpha"]), seed)
@@ -106,17 +113,23 @@ def _runs(task: str, cfg: FLConfig, seeds: range, report: tuple[int, ...],
             return {"metric": [r["metric"] for r in hist.rounds],
                     "epsilon": [r["epsilon"] for r in hist.rounds],
                     "seconds": time.perf_counter() - start}
-        out = _cached(cache, {"task": task, "fedavg": asdict(replace(cfg, seed=seed))}, run)
+        out = _cached(cache, {"task": task, "fedavg": asdict(replace(cfg, seed=seed))}, run,
+                      cached_only)
+        if out is None:
+            continue
         print(f"  {task} seed {seed} {out['metric'][-1]:.4f} ({out['seconds']:.0f} s)", flush=True)
         metrics.append(out["metric"])
         eps.append(out["epsilon"])
-    return metrics, eps
+        seconds += out["seconds"]
+    return metrics, eps, seconds
 
 
-def _centralised(task: str, seeds: range, cache: Path | None) -> list[float]:
-    """The centralised baseline's metric per seed (TASKS' central_epochs, batch size and lr)."""
+def _centralised(task: str, seeds: range, cache: Path | None,
+                 cached_only: bool = False) -> tuple[list[float], float]:
+    """The centralised baseline's metric per seed (TASKS' central_epochs, batch size and lr),
+    and the seconds the runs took."""
     d = TASKS[task]
-    out = []
+    out, seconds = [], 0.0
     for seed in seeds:
         key = {"task": task, "centralised": {k: d[k] for k in ("central_epochs", "batch_size",
                                                                 "lr", "clients", "alpha")},
@@ -128,16 +141,21 @@ def _centralised(task: str, seeds: range, cache: Path | None) -> list[float]:
             metrics = train_centralised(data, int(d["central_epochs"]), int(d["batch_size"]),
                                         float(d["lr"]), seed)[1]
             return {"metric": metrics[data.metric], "seconds": time.perf_counter() - start}
-        res = _cached(cache, key, run)
+        res = _cached(cache, key, run, cached_only)
+        if res is None:
+            continue
         print(f"  {task} centralised seed {seed} {res['metric']:.4f} ({res['seconds']:.0f} s)",
               flush=True)
         out.append(res["metric"])
-    return out
+        seconds += res["seconds"]
+    return out, seconds
 
 
-def _cell(values: list[float]) -> str:
+def _cell(values: list[float], of: int | None = None) -> str:
+    """mean ± sd, and how many seeds when fewer than ``of`` ran."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {sd:.4f}"
+    few = f" ({len(values)} seed{'s' * (len(values) > 1)})" if of and len(values) < of else ""
+    return f"{statistics.fmean(values):.4f} ± {sd:.4f}{few}"
 
 
 def _eps_text(values: list) -> str:
@@ -182,13 +200,13 @@ def _epsilon_only(task: str) -> list[str]:
 
 
 def _task_table(task: str, secure: bool, seeds: range, only: list[str] | None = None,
-                cache: Path | None = None) -> tuple[list[str], dict[str, object]]:
+                cache: Path | None = None, cached_only: bool = False
+                ) -> tuple[list[str], dict[str, object]]:
     zs, report = GRID[task]
     d = TASKS[task]
     rounds = max(report)
-    start = time.perf_counter()
     metric = load_task(task, int(d["clients"]), float(d["alpha"]), 0).metric
-    central = _centralised(task, seeds, cache)
+    central, seconds = _centralised(task, seeds, cache, cached_only)
     base = _base(task, rounds, secure)
     settings = [("none", base), ("clip only z=0", replace(base, dp="central", noise_multiplier=0.0))]
     settings += [(f"central z={z:g}", replace(base, dp="central", noise_multiplier=z)) for z in zs]
@@ -200,7 +218,10 @@ def _task_table(task: str, secure: bool, seeds: range, only: list[str] | None = 
         settings = [(name, cfg) for name, cfg in settings if name in only]
     rows, curves, epsilons = [], {}, {}
     for name, cfg in settings:
-        metrics, eps = _runs(task, cfg, seeds, report, cache)
+        metrics, eps, took = _runs(task, cfg, seeds, report, cache, cached_only)
+        seconds += took
+        if not metrics:
+            continue
         rows.append((name, metrics, eps))
         done = [i for i, v in enumerate(metrics[0]) if v is not None]
         curves[name] = ([statistics.fmean(m[i] for m in metrics) for i in done],
@@ -209,18 +230,18 @@ def _task_table(task: str, secure: bool, seeds: range, only: list[str] | None = 
             at = [e[r - 1] for e in eps]
             if all(v is not None for v in at):
                 epsilons[(name, r)] = max(at)
-    seconds = time.perf_counter() - start
     head = " | ".join(f"R={r}: {metric} | eps" for r in report)
     lines = [f"### {task}", "",
              f"{d['clients']} clients, q={d['sample_rate']}, clip C={d['clip']},"
              f" delta={d['delta']:g}, {len(seeds)} seeds (mean ± sd); centralised {metric}"
-             f" {_cell(central)} ({d['central_epochs']} epochs). Clients: {_local(d)}."
-             f" Aggregation: {'SecAgg+' if secure else 'plaintext sum'}. ({seconds:.0f} s)", "",
+             f" {_cell(central, len(seeds))} ({d['central_epochs']} epochs). Clients: {_local(d)}."
+             f" Aggregation: {'SecAgg+' if secure else 'plaintext sum'}. (Runs took {seconds / 60:.0f} min"
+             " in all.)", "",
              f"| DP | {head} |", "|---|" + "---|---|" * len(report)]
     for name, metrics, eps in rows:
         cells = []
         for r in report:
-            cells.append(_cell([m[r - 1] for m in metrics]))
+            cells.append(_cell([m[r - 1] for m in metrics], len(seeds)))
             cells.append(_eps_text([e[r - 1] for e in eps]))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"Membership-attack bound: the largest TPR at {FPR:.1%} FPR that"
@@ -288,13 +309,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--only", nargs="*", help="run and tabulate only these rows")
     parser.add_argument("--cache", type=Path, help="directory keeping finished runs")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="tabulate the runs in --cache, run nothing (rows say how many seeds)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     results = ROOT / "docs" / "results.md"
     previous = results.read_text(encoding="utf-8") if results.exists() else ""
     sections = _sections(previous)
     for task in args.tasks:
-        lines, info = _task_table(task, args.secagg, range(args.seeds), args.only, args.cache)
+        lines, info = _task_table(task, args.secagg, range(args.seeds), args.only, args.cache,
+                                  args.cached_only)
         img = ROOT / "docs" / "img" / f"privacy_utility_{task}.png"
         _plot(task, info, img)
         sections[task] = "\n".join(lines + [f"![{task}](img/{img.name})", ""])
