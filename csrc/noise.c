@@ -892,26 +892,10 @@ static int check_poisson(uint64_t num, uint64_t den)
     return 0;
 }
 
-int secagg_noise_poisson(int64_t *out, size_t m, uint64_t num, uint64_t den,
-                         const uint8_t *seed)
-{
-    if (check_poisson(num, den) != 0)
-        return -1;
-    if (m == 0)
-        return 0;
-    if (out == NULL || seed == NULL)
-        return -1;
-    poisson_t p;
-    poisson_setup(&p, num, den);
-    rng_t r;
-    rng_init(&r, seed);
-    for (size_t i = 0; i < m; i++)
-        out[i] = poisson(&r, &p);
-    return rng_finish(&r);
-}
-
-int secagg_noise_skellam(int64_t *out, size_t m, uint64_t num, uint64_t den,
-                         const uint8_t *seed)
+/* Poisson(mu) values, or with `difference` Skellam(mu, mu) ones (the difference of two
+ * Poisson draws, taken in that order): the one body behind both public calls. */
+static int poisson_fill(int64_t *out, size_t m, uint64_t num, uint64_t den,
+                        const uint8_t *seed, int difference)
 {
     if (check_poisson(num, den) != 0)
         return -1;
@@ -925,7 +909,19 @@ int secagg_noise_skellam(int64_t *out, size_t m, uint64_t num, uint64_t den,
     rng_init(&r, seed);
     for (size_t i = 0; i < m; i++) {
         const int64_t x = poisson(&r, &p);
-        out[i] = x - poisson(&r, &p);
+        out[i] = difference ? x - poisson(&r, &p) : x;
     }
     return rng_finish(&r);
+}
+
+int secagg_noise_poisson(int64_t *out, size_t m, uint64_t num, uint64_t den,
+                         const uint8_t *seed)
+{
+    return poisson_fill(out, m, num, den, seed, 0);
+}
+
+int secagg_noise_skellam(int64_t *out, size_t m, uint64_t num, uint64_t den,
+                         const uint8_t *seed)
+{
+    return poisson_fill(out, m, num, den, seed, 1);
 }

@@ -40,7 +40,7 @@ from fl.aggregators import (
 )
 from fl.dpsgd import ClippedGradients
 from fl.fedavg import FLConfig, History, finish, initial_model, round_record, target_stop
-from fl.privacy import ClientAccountant, Ledger
+from fl.privacy import Accountant, ClientAccountant, Ledger
 from fl.sampling import poisson_mask
 from fl.tasks import TaskData
 from secagg.errors import ensure
@@ -97,7 +97,7 @@ def record_aggregator(cfg: FLConfig, width: int, clients: int, records: int) -> 
 
 
 def record_accountant(cfg: FLConfig, aggregator: Aggregator, records: int
-                      ) -> ClientAccountant | object | None:
+                      ) -> Accountant | None:
     """Record-level accountant: one Poisson-subsampled release of sensitivity C per round."""
     if cfg.dp == "distributed":
         from fl.distributed_dp import DistributedDpSum, accountant_for
@@ -162,7 +162,7 @@ def run_cross_silo(data: TaskData, cfg: FLConfig,
     clipped = ClippedGradients(model, data.loss_fn, cfg.clip)
     aggregator = (record_aggregator(cfg, width, clients, records) if aggregator is None
                   else aggregator)
-    ledger = Ledger(record_accountant(cfg, aggregator, records), clients)  # type: ignore[arg-type]
+    ledger = Ledger(record_accountant(cfg, aggregator, records), clients)
     private = cfg.dp != "none"
     history = History(data.metric, accountant=ledger.describe())
     everyone = np.arange(clients)

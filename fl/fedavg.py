@@ -54,6 +54,7 @@ from fl.dpsgd import dp_sgd_steps_per_epoch, local_dp_sgd, local_sgd
 from fl.encoding import ClipEncoder
 from fl.params import flatten_state, model_delta, state_spec, unflatten_state
 from fl.privacy import (
+    Accountant,
     AdaptiveClip,
     ClientAccountant,
     Ledger,
@@ -245,7 +246,7 @@ class LocalTrainer:
 
 
 def make_accountant(cfg: FLConfig, sizes: np.ndarray, aggregator: Aggregator | None = None
-                    ) -> ClientAccountant | RecordAccountant | None:
+                    ) -> Accountant | None:
     """The accountant that matches ``cfg``'s DP mode and sampling (None without DP)."""
     if cfg.dp == "distributed":
         from fl.distributed_dp import DistributedDpSum, accountant_for

@@ -33,6 +33,7 @@ from dp_accounting.pld import pld_privacy_accountant
 from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.rdp import rdp_privacy_accountant
 
+from secagg.ddp.accounting import DistributedDpAccountant
 from secagg.errors import ensure
 
 __all__ = [
@@ -274,6 +275,10 @@ def membership_tpr_bound(epsilon: float, delta: float, fpr: float = 1e-3) -> flo
     return float(min(1.0, first, second))
 
 
+#: What a Ledger can charge: client level, record level per client, or distributed DP.
+Accountant = ClientAccountant | RecordAccountant | DistributedDpAccountant
+
+
 class Ledger:
     """Charges released rounds to an accountant and answers "what if one more?".
 
@@ -282,8 +287,7 @@ class Ledger:
     that aborted released nothing and is never charged.
     """
 
-    def __init__(self, accountant: ClientAccountant | RecordAccountant | None,
-                 population: int) -> None:
+    def __init__(self, accountant: Accountant | None, population: int) -> None:
         self.accountant = accountant
         self.rounds = 0
         self.participations = np.zeros(population, dtype=np.int64)
@@ -294,8 +298,6 @@ class Ledger:
             else "no differential privacy (no noise: clipping alone gives no guarantee)"
 
     def _epsilon(self, rounds: int, participations: np.ndarray) -> float | None:
-        from secagg.ddp.accounting import DistributedDpAccountant
-
         if isinstance(self.accountant, (ClientAccountant, DistributedDpAccountant)):
             return self.accountant.epsilon(rounds)
         if isinstance(self.accountant, RecordAccountant):
