@@ -185,9 +185,9 @@ def run_cross_silo(data: TaskData, cfg: FLConfig,
         except AggregationAborted as exc:
             error = f"aggregation aborted: {exc}" if not private else "aggregation aborted"
             first_error = first_error or str(exc)
-        epsilon = ledger.epsilon
+        # Charged once when released; an aborted round spends nothing (same epsilon as before).
+        epsilon = ledger.epsilon if agg is None else ledger.charge(everyone)
         if agg is not None:
-            epsilon = ledger.charge(everyone)
             velocity = cfg.server_momentum * velocity + agg.sum / expected
             offset = 0
             with torch.no_grad():

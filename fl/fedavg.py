@@ -382,9 +382,9 @@ def run_fedavg(data: TaskData, cfg: FLConfig,
         except AggregationAborted as exc:
             error = f"aggregation aborted: {exc}" if not private else "aggregation aborted"
             first_error = first_error or str(exc)
-        epsilon = ledger.epsilon
+        # Charged once when released; an aborted round spends nothing (same epsilon as before).
+        epsilon = ledger.epsilon if agg is None else ledger.charge(np.asarray(senders, dtype=np.int64))
         if agg is not None:
-            epsilon = ledger.charge(np.asarray(senders, dtype=np.int64))
             total, fraction = encoder.decode(agg.sum, current_clip, denominator)
             if encoder.clips:
                 update = total / denominator
