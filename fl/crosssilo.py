@@ -88,7 +88,8 @@ def record_aggregator(cfg: FLConfig, width: int, clients: int, records: int) -> 
                             min_survivors=default_min_survivors(cfg, clients),
                             bits=cfg.bits or 32,
                             max_records=sampled_records_bound(records, cfg.sample_rate))
-        return DistributedDpSum(ddp, cfg.graph, cfg.dropout, cfg.seed, cfg.max_colluders)
+        return DistributedDpSum(ddp, cfg.graph, cfg.dropout, cfg.seed, cfg.max_colluders,
+                                cohort_public=True)  # every hospital sends every round
     inner: Aggregator = (SecureSum(cfg.graph, cfg.bits, cfg.dropout, cfg.seed) if cfg.secure
                          else PlaintextSum(cfg.dropout, cfg.seed))
     if cfg.dp == "central":

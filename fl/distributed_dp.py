@@ -45,6 +45,10 @@ class DistributedDpSum(Aggregator):
     dropout: float = 0.0
     seed: int = 0
     max_colluders: int = 0
+    #: True when who sends is public (cross-silo: every hospital, every round). The SecAgg
+    #: graph and threshold are planned from the number of senders, so with a secret cohort
+    #: they would reveal its size: they are then private figures, never published under DP.
+    cohort_public: bool = False
     name: str = "distributed-dp"
 
     def aggregate(self, rows: np.ndarray, weights: np.ndarray, ctx: RoundContext) -> Aggregate:
@@ -82,14 +86,15 @@ class DistributedDpSum(Aggregator):
             raise AggregationAborted("secure aggregation aborted: too few survivors")
         res = outcome.result
         total = p.decode(np.asarray(res.raw[:-1], dtype=np.uint32), rotation_seed)
+        planned = {"threshold": cfg.threshold, "graph": cfg.graph, "degree": cfg.degree}
         return Aggregate(
             total, float(res.weight_sum), tuple(int(i) for i in res.survivors),
             time.perf_counter() - start,
             public={"mechanism": p.mechanism, "bits": p.bits, "gamma": p.gamma,
                     "noise_share": float(p.noise), "min_survivors": p.min_survivors,
-                    "threshold": cfg.threshold, "graph": cfg.graph, "degree": cfg.degree},
-            private={"clipped_rows": int(np.count_nonzero(np.linalg.norm(rows, axis=1) > p.clip))})
-
+                    **(planned if self.cohort_public else {})},
+            private={"clipped_rows": int(np.count_nonzero(np.linalg.norm(rows, axis=1) > p.clip)),
+                     **({} if self.cohort_public else planned)})
 
     def encode_row(self, sender: int, row: np.ndarray, rotation_seed: bytes) -> np.ndarray:
         """What sender ``sender`` (a row position) puts into the secure sum: its encoded, noised

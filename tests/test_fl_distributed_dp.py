@@ -35,7 +35,7 @@ def test_sum_through_secagg_is_the_clipped_sum_plus_the_clients_noise():
     err = (agg.sum - rows.sum(0)) / 1e-3
     # 6 shares of sigma^2 = 25 (integer units) plus rounding: std ~ 12.3 units
     assert 8 < err.std() < 17
-    assert agg.public["mechanism"] == "ddgauss" and agg.public["threshold"] >= 4
+    assert agg.public["mechanism"] == "ddgauss" and agg.private["threshold"] >= 4
 
 
 def test_too_few_survivors_abort_and_release_nothing():
@@ -66,7 +66,7 @@ def test_colluders_raise_the_threshold():
     agg = DistributedDpSum(_ddp(Fraction(25), min_survivors=3), graph="complete",
                            max_colluders=2).aggregate(
         rows, np.ones(N), _ctx())
-    assert agg.public["threshold"] >= 4  # 3 + 2 - 1: a released sum has threshold + 1 survivors
+    assert agg.private["threshold"] >= 4  # 3 + 2 - 1: a released sum has threshold + 1 survivors
     assert math.isfinite(float(agg.sum.sum()))
 
 
@@ -78,7 +78,8 @@ def test_sparse_graph_is_densified_until_the_threshold_fits(min_survivors, dropo
     # graph while it stays below n - 1, else complete).
     ddp = DistributedDp("ddgauss", dim=DIM, clip=1.0, gamma=1e-3, bits=20, noise=Fraction(25),
                         max_clients=12, min_survivors=min_survivors)
-    agg = DistributedDpSum(ddp, dropout=dropout).aggregate(np.zeros((12, DIM)), np.ones(12), _ctx())
+    agg = DistributedDpSum(ddp, dropout=dropout, cohort_public=True).aggregate(
+        np.zeros((12, DIM)), np.ones(12), _ctx())
     assert (agg.public["graph"], agg.public["degree"], agg.public["threshold"]) == (
         graph, degree, min_survivors - 1)
 
@@ -166,3 +167,15 @@ def test_mechanism_for_refuses_bits_that_cannot_carry_the_sum():
     with pytest.raises(SecAggValueError, match="raise --bits"):
         mechanism_for("ddgauss", noise_multiplier=1.0, clip=1.0, width=1000, max_clients=1000,
                       min_survivors=500, bits=6)
+
+
+def test_the_planned_graph_is_private_when_the_cohort_is_secret():
+    # (k, t) are planned from the number of senders: with secretly sampled cohorts they would
+    # publish the cohort size, which DP runs withhold.
+    rows = np.zeros((N, DIM))
+    secret = DistributedDpSum(_ddp(Fraction(25)), graph="complete").aggregate(rows, np.ones(N), _ctx())
+    assert not {"threshold", "graph", "degree"} & set(secret.public)
+    assert secret.private["graph"] == "complete"
+    public = DistributedDpSum(_ddp(Fraction(25)), graph="complete", cohort_public=True).aggregate(
+        rows, np.ones(N), _ctx())
+    assert public.public["threshold"] == secret.private["threshold"]
